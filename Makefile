@@ -1,0 +1,68 @@
+# Jornada de Dados — every entry point of the course. `make course` and `make test` work on a
+# fresh clone: they create the venv, install the pins, create .env and start the native stack.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYS ?= $(shell command -v python3.11 || command -v python3)
+VENV       := .venv
+PY         := $(VENV)/bin/python
+JORNADA    := $(VENV)/bin/jornada
+STAMP      := $(VENV)/.installed
+OUTPUT     ?= output
+PYTEST_ARGS ?=
+
+.PHONY: help setup env up down status doctor reset course test test-unit lab bench exercises clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON_SYS) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required (found %s)" % sys.version.split()[0]'
+	test -d $(VENV) || $(PYTHON_SYS) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (jornada)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP) env ## create the venv, install the pinned packages, create .env
+
+env: $(STAMP) ## create .env from .env.example with generated secrets (never overwrites)
+	@test -f .env || $(JORNADA) env
+
+up: setup ## start the native stack (idempotent)
+	$(JORNADA) stack up
+
+down: ## stop the native stack
+	@test -x $(JORNADA) && $(JORNADA) stack down || true
+
+status: setup ## show each service, healthy or not, with its endpoint
+	$(JORNADA) stack status
+
+doctor: setup ## check Java, RAM, ports, CPU, disk
+	$(JORNADA) stack doctor
+
+reset: setup ## stop the stack and delete its data (asks first)
+	$(JORNADA) stack reset
+
+course: up ## execute every lesson headless into output/ (notebooks + summary)
+	$(PY) -m jornada.course --output $(OUTPUT)
+
+test: up ## every test, against the real native stack
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup ## only the tests that need no service
+	$(PY) -m pytest -m "not services and not notebooks" $(PYTEST_ARGS)
+
+lab: up ## JupyterLab on 127.0.0.1 for learners
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $$(grep -E '^JUPYTER_PORT=' .env | cut -d= -f2 || echo 8888) --no-browser --notebook-dir .
+
+bench: up ## benchmarks, JSON into output/bench.json
+	@mkdir -p $(OUTPUT)
+	$(PY) -m benchmarks --output $(OUTPUT)/bench.json
+
+exercises: setup ## regenerate exercises/ from solutions/ (never edit exercises by hand)
+	$(PY) -m jornada.exercises generate
+
+clean: down ## remove the venv, caches and outputs (keeps .env and .stack data)
+	rm -rf $(VENV) .cache $(OUTPUT) .pytest_cache

@@ -1,0 +1,208 @@
+"""`jornada`: the course's command line (stack, database, generators, checks)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Jornada de Dados: run the Liga Sudoers stack and course.")
+stack_app = typer.Typer(no_args_is_help=True, help="The native runtime: real services as local processes.")
+db_app = typer.Typer(no_args_is_help=True, help="The OLTP schema.")
+gen_app = typer.Typer(no_args_is_help=True, help="Deterministic data generators.")
+app.add_typer(stack_app, name="stack")
+app.add_typer(db_app, name="db")
+app.add_typer(gen_app, name="generate")
+
+console = Console(stderr=True)
+DEFAULT_NOW = "2026-01-31T12:00:00"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _parse_now(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=None)
+    except ValueError:
+        _fail(f"--now must be an ISO date-time like {DEFAULT_NOW}, got {value!r}", 2)
+
+
+def _guard(fn, *args, **kwargs):
+    """Turn the library's expected errors into one clear line and a non-zero exit."""
+    from .config import ConfigError
+    from .db import ServiceUnavailable
+    from .stack import StackError
+
+    try:
+        return fn(*args, **kwargs)
+    except (ConfigError, ServiceUnavailable, StackError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(str(exc), 2)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+
+
+# ---- env ---------------------------------------------------------------------------------
+@app.command()
+def env() -> None:
+    """Create .env from .env.example with generated secrets (never overwrites)."""
+    from .config import ENV_FILE, ensure_env_file
+
+    console.print(f"created {ENV_FILE}" if ensure_env_file() else f"{ENV_FILE} already exists")
+
+
+# ---- stack -------------------------------------------------------------------------------
+def _stack():
+    from .config import ensure_env_file, reload
+    from .stack import stack
+
+    ensure_env_file()
+    return stack(reload())
+
+
+@stack_app.command("up")
+def stack_up(services: Optional[List[str]] = typer.Argument(None, help="default: all")) -> None:
+    """Start the services (idempotent: running ones are left alone)."""
+    st = _guard(_stack)
+    _guard(st.up, services, log=lambda m: console.print(m))
+
+
+@stack_app.command("down")
+def stack_down(services: Optional[List[str]] = typer.Argument(None)) -> None:
+    """Stop exactly what `up` started."""
+    st = _guard(_stack)
+    _guard(st.down, services, log=lambda m: console.print(m))
+
+
+@stack_app.command("reset")
+def stack_reset(services: Optional[List[str]] = typer.Argument(None),
+                yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
+    """Stop services and delete their data folders."""
+    if not yes and not typer.confirm("Delete the native stack's data?"):
+        raise typer.Exit(1)
+    st = _guard(_stack)
+    _guard(st.reset, services, log=lambda m: console.print(m))
+
+
+@stack_app.command("status")
+def stack_status() -> None:
+    """Each service: running, healthy, endpoint. Exit 1 if any is unhealthy."""
+    st = _guard(_stack)
+    rows = st.status()
+    table = Table("service", "state", "endpoint", "detail")
+    for r in rows:
+        state = "[green]healthy[/]" if r["healthy"] else "[red]down[/]"
+        table.add_row(r["service"], state, r["endpoint"], r["detail"])
+    Console().print(table)
+    if not all(r["healthy"] for r in rows):
+        raise typer.Exit(1)
+
+
+@stack_app.command("doctor")
+def stack_doctor() -> None:
+    """Check Java, memory, CPU, disk and ports; each problem comes with its fix."""
+    from .stack.doctor import run_checks
+
+    checks = run_checks(_guard(_stack))
+    table = Table("check", "ok", "detail", "fix")
+    for c in checks:
+        table.add_row(c.name, "[green]ok[/]" if c.ok else "[red]no[/]", c.detail, "" if c.ok else c.fix)
+    Console().print(table)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+# ---- db ----------------------------------------------------------------------------------
+@db_app.command("init")
+def db_init(reset: bool = typer.Option(False, "--reset", help="drop every OLTP table first")) -> None:
+    """Apply the OLTP schema and seed the catalogue (idempotent)."""
+    from .schema import init_oltp
+
+    counts = _guard(init_oltp, reset=reset)
+    console.print(", ".join(f"{t}={n}" for t, n in counts.items()))
+
+
+# ---- generators --------------------------------------------------------------------------
+SEED = typer.Option(42, help="same seed + same --now ⇒ identical rows")
+NOW = typer.Option(DEFAULT_NOW, help="reference 'now' (ISO); history is dated before it")
+
+
+@gen_app.command("customers")
+def gen_customers(count: int = typer.Option(..., help="new customers to create"),
+                  seed: int = SEED, now: str = NOW) -> None:
+    """Create customers (with home address) in bulk."""
+    from . import generators
+
+    _guard(generators.validate, count=count)
+    stats = _guard(generators.load_customers, count, seed=seed, now=_parse_now(now), progress=True)
+    console.print(stats)
+
+
+@gen_app.command("history")
+def gen_history(orders: Optional[int] = typer.Option(None, help="orders to generate"),
+                profile: Optional[str] = typer.Option(None, help="size preset: tiny, course, full"),
+                seed: int = SEED, now: str = NOW,
+                fraud_rate: float = typer.Option(0.01, help="share of fraudulent orders"),
+                max_days: int = typer.Option(180, help="orders are 1..max_days days old"),
+                customers: Optional[int] = typer.Option(None, help="create this many customers first")) -> None:
+    """Historical orders (COPY, one transaction) for existing customers and products."""
+    from . import generators
+
+    if profile:
+        preset = _guard(generators.resolve_profile, profile)
+        orders = orders or preset["orders"]
+        customers = customers if customers is not None else preset["customers"]
+    if orders is None:
+        _fail("give --orders N or --profile tiny|course|full", 2)
+    _guard(generators.validate, count=orders, fraud_rate=fraud_rate, max_days=max_days)
+    if customers:
+        _guard(generators.validate, count=customers)
+    ref = _parse_now(now)
+    if customers:
+        console.print(_guard(generators.load_customers, customers, seed=seed, now=ref, progress=True))
+    console.print(_guard(generators.load_history, orders, seed=seed, now=ref,
+                         fraud_rate=fraud_rate, max_days=max_days, progress=True))
+
+
+@gen_app.command("stream")
+def gen_stream(rate: Optional[float] = typer.Option(None, help="orders per second (default: as fast as possible)"),
+               count: Optional[int] = typer.Option(None, help="stop after N orders"),
+               duration: Optional[float] = typer.Option(None, help="stop after N seconds"),
+               seed: int = SEED, fraud_rate: float = typer.Option(0.05),
+               new_customer_share: float = typer.Option(0.1, help="share of orders by new customers")) -> None:
+    """Current-time orders, one transaction each, creating customers as it goes. Ctrl-C stops."""
+    from . import generators
+
+    if count is None and duration is None:
+        _fail("give --count N and/or --duration SECONDS", 2)
+    _guard(generators.validate, count=count, rate=rate, fraud_rate=fraud_rate, duration=duration)
+    console.print(_guard(generators.run_stream, rate=rate, count=count, duration=duration, seed=seed,
+                         fraud_rate=fraud_rate, new_customer_share=new_customer_share, progress=True))
+
+
+# ---- learners ----------------------------------------------------------------------------
+@app.command()
+def check(lesson: str = typer.Argument(..., help="lesson number, e.g. 01"),
+          notebook: Optional[str] = typer.Option(None, help="default: exercises/<lesson>_*.ipynb")) -> None:
+    """Run your exercise notebook and say, per task, pass or a hint."""
+    from .exercises import check_lesson
+
+    ok = _guard(check_lesson, lesson, notebook)
+    raise typer.Exit(0 if ok else 1)
+
+
+def main() -> None:  # console-script entry point
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,150 @@
+"""The two PostgreSQL servers (OLTP and OLAP) of the native runtime.
+
+Binaries come from the `pgserver` wheel (PostgreSQL 16). We only borrow its binaries: the server is
+started by us in the foreground on 127.0.0.1, so the stack owns its process group, and it runs as
+an unprivileged user when we are root (Postgres refuses to run as root).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import signal
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from ..config import PostgresEndpoint, Settings
+from .runtime import Health, Service, ServiceContext, StackError, chown_tree
+
+
+def pg_bin(name: str) -> str:
+    # find the wheel without importing it: its __init__ touches platformdirs and warns as root
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        raise StackError("the `pgserver` package is missing — run `make setup`")
+    path = Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin" / name
+    if not path.exists():
+        raise StackError(f"{path} not found — reinstall with `make setup`")
+    return str(path)
+
+
+# Settings a teaching server needs: logical decoding for Debezium (lesson 03), small memory.
+SERVER_SETTINGS = {
+    "listen_addresses": "127.0.0.1",
+    "wal_level": "logical",
+    "max_wal_senders": "10",
+    "max_replication_slots": "10",
+    "shared_buffers": "128MB",
+    "max_connections": "100",
+    # An idle replication slot must not fill the disk: cap what a slot may retain.
+    "max_slot_wal_keep_size": "2GB",
+    "log_min_duration_statement": "-1",
+    "timezone": "UTC",
+}
+
+
+def _endpoint(ctx: ServiceContext) -> PostgresEndpoint:
+    return ctx.extra["endpoint"](ctx.settings)
+
+
+def _prepare(ctx: ServiceContext) -> None:
+    if (ctx.data_dir / "PG_VERSION").exists():
+        return
+    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    pwfile = ctx.run_dir / "initdb.pw"
+    ctx.run_dir.mkdir(parents=True, exist_ok=True)
+    pwfile.write_text(ctx.settings.pg_superuser_password + "\n")
+    pwfile.chmod(0o600)
+    chown_tree(ctx.data_dir, ctx.user)
+    chown_tree(ctx.run_dir, ctx.user)
+    try:
+        ctx.run_as_user([
+            pg_bin("initdb"), "-D", str(ctx.data_dir), "-U", ctx.settings.pg_superuser,
+            f"--pwfile={pwfile}", "--auth=scram-sha-256", "--encoding=UTF8", "--no-locale",
+            "--no-instructions",
+        ])
+    except StackError:
+        # never leave a half-initialised cluster behind: the next `up` must start clean
+        import shutil
+
+        shutil.rmtree(ctx.data_dir, ignore_errors=True)
+        raise
+    finally:
+        pwfile.unlink(missing_ok=True)
+
+
+def _command(ctx: ServiceContext) -> list[str]:
+    ep = _endpoint(ctx)
+    cmd = [pg_bin("postgres"), "-D", str(ctx.data_dir), "-p", str(ep.port),
+           "-c", f"unix_socket_directories={ctx.run_dir}"]
+    for key, value in SERVER_SETTINGS.items():
+        cmd += ["-c", f"{key}={value}"]
+    return cmd
+
+
+def _superuser_conninfo(ctx: ServiceContext, dbname: str = "postgres") -> str:
+    ep = _endpoint(ctx)
+    return ep.conninfo(dbname=dbname, user=ctx.settings.pg_superuser,
+                       password=ctx.settings.pg_superuser_password)
+
+
+def _health(ctx: ServiceContext) -> Health:
+    ep = _endpoint(ctx)
+    try:
+        with psycopg.connect(_superuser_conninfo(ctx), connect_timeout=2) as conn:
+            version = conn.execute("show server_version").fetchone()[0]
+            wal = conn.execute("show wal_level").fetchone()[0]
+        return Health(True, f"PostgreSQL {version}, wal_level={wal}")
+    except psycopg.OperationalError as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else "no answer"
+        if "password authentication failed" in msg:
+            msg += " — .env changed after the data was created: `make reset`"
+        return Health(False, f"{ep.address}: {msg}")
+
+
+def _ensure_database(ctx: ServiceContext) -> None:
+    """Create the course role and database, owned by that role (idempotent)."""
+    ep = _endpoint(ctx)
+    with psycopg.connect(_superuser_conninfo(ctx), autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_roles where rolname = %s", (ep.user,)).fetchone()
+        verb = "alter" if exists else "create"
+        conn.execute(sql.SQL(verb + " role {} with login password {}").format(
+            sql.Identifier(ep.user), sql.Literal(ep.password)))
+        if not conn.execute("select 1 from pg_database where datname = %s", (ep.dbname,)).fetchone():
+            conn.execute(sql.SQL("create database {} owner {}").format(
+                sql.Identifier(ep.dbname), sql.Identifier(ep.user)))
+    with psycopg.connect(_superuser_conninfo(ctx, ep.dbname), autocommit=True) as conn:
+        # Postgres 15+ no longer lets every role create in `public`; the owner role needs it.
+        conn.execute(sql.SQL("alter schema public owner to {}").format(sql.Identifier(ep.user)))
+    after = ctx.extra.get("after_database")
+    if after:
+        after(ctx.settings)
+
+
+def postgres_service(name: str, describe: str, endpoint, after_database=None) -> Service:
+    def attach(fn):
+        def wrapped(ctx: ServiceContext):
+            ctx.extra["endpoint"] = endpoint
+            ctx.extra["after_database"] = after_database
+            return fn(ctx)
+        return wrapped
+
+    return Service(
+        name=name, describe=describe,
+        port=lambda s: endpoint(s).port,
+        endpoint=lambda s: f"{endpoint(s).address}/{endpoint(s).dbname}",
+        command=attach(_command), health=attach(_health), prepare=attach(_prepare),
+        after_start=attach(_ensure_database),
+        needs_unprivileged_user=True,
+        stop_signal=signal.SIGINT,  # "fast" shutdown: roll back sessions, checkpoint, exit
+        start_timeout_s=60,
+    )
+
+
+def oltp_endpoint(s: Settings) -> PostgresEndpoint:
+    return s.oltp
+
+
+def olap_endpoint(s: Settings) -> PostgresEndpoint:
+    return s.olap

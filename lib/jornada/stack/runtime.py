@@ -1,0 +1,319 @@
+"""The native runtime: real services as local processes, one small declaration each.
+
+A :class:`Service` says how to prepare its data folder once, which command runs it in the
+foreground, which port it owns and how to tell it is healthy. :class:`Stack` starts services in
+their own process group (so `down` stops exactly what `up` started, children included), records
+the group id in a pid file, and keeps data and logs under one ignored folder (`.stack/`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from ..config import Settings
+
+SERVICE_USER = "jornada"
+
+
+class StackError(RuntimeError):
+    """A service could not be started or checked; the message names the fix."""
+
+
+@dataclass
+class Health:
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Service:
+    name: str
+    describe: str
+    port: Callable[[Settings], int]
+    command: Callable[["ServiceContext"], list[str]]
+    health: Callable[["ServiceContext"], Health]
+    prepare: Callable[["ServiceContext"], None] | None = None
+    after_start: Callable[["ServiceContext"], None] | None = None
+    env: Callable[["ServiceContext"], dict[str, str]] | None = None
+    endpoint: Callable[[Settings], str] | None = None
+    # Postgres refuses to run as root; such services run as an unprivileged user when we are root.
+    needs_unprivileged_user: bool = False
+    stop_signal: int = signal.SIGTERM
+    start_timeout_s: float = 60.0
+    stop_timeout_s: float = 30.0
+    depends_on: tuple[str, ...] = ()
+
+    def address(self, s: Settings) -> str:
+        return self.endpoint(s) if self.endpoint else f"127.0.0.1:{self.port(s)}"
+
+
+@dataclass
+class ServiceContext:
+    service: Service
+    settings: Settings
+    data_dir: Path
+    run_dir: Path
+    log_file: Path
+    user: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def run_as_user(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+        """Run a one-off preparation command as the service's user, raising with its output."""
+        result = subprocess.run(cmd, user=self.user, capture_output=True, text=True,
+                                env=kwargs.pop("env", None), **kwargs)
+        if result.returncode != 0:
+            raise StackError(f"{self.service.name}: `{' '.join(cmd[:2])} …` failed:\n"
+                             f"{result.stdout}{result.stderr}")
+        return result
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is as good as dead for our purposes
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+def ensure_service_user() -> str | None:
+    """When running as root, return (creating if needed) the unprivileged user for services."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", SERVICE_USER], check=True)
+    return SERVICE_USER
+
+
+def chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    pw = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        for name in files:
+            os.chown(os.path.join(root, name), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+class Stack:
+    def __init__(self, settings: Settings, services: list[Service]):
+        self.settings = settings
+        self.services = {svc.name: svc for svc in services}
+        self.root = settings.stack_dir
+        self.order = list(self.services)
+
+    # ---- folders -------------------------------------------------------------------------
+    def context(self, svc: Service) -> ServiceContext:
+        user = ensure_service_user() if svc.needs_unprivileged_user else None
+        ctx = ServiceContext(
+            service=svc, settings=self.settings,
+            data_dir=self.root / "data" / svc.name, run_dir=self.root / "run" / svc.name,
+            log_file=self.root / "logs" / f"{svc.name}.log", user=user,
+        )
+        return ctx
+
+    def pid_file(self, svc: Service) -> Path:
+        return self.root / "run" / f"{svc.name}.pid"
+
+    def running_pid(self, svc: Service) -> int | None:
+        pf = self.pid_file(svc)
+        try:
+            pid = int(pf.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if pid_alive(pid) else None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+    def select(self, names: list[str] | None) -> list[Service]:
+        if not names:
+            return [self.services[n] for n in self.order]
+        unknown = [n for n in names if n not in self.services]
+        if unknown:
+            raise StackError(f"unknown service(s) {unknown}; known: {', '.join(self.order)}")
+        return [self.services[n] for n in self.order if n in names]
+
+    def up(self, names: list[str] | None = None, log=print) -> None:
+        for svc in self.select(names):
+            self._start(svc, log)
+
+    def _start(self, svc: Service, log) -> None:
+        ctx = self.context(svc)
+        pid = self.running_pid(svc)
+        if pid is not None:
+            health = svc.health(ctx)
+            if health.ok:
+                log(f"{svc.name}: already running (pid {pid}) at {svc.address(self.settings)}")
+                if svc.after_start:
+                    svc.after_start(ctx)
+                return
+            self._wait_healthy(svc, ctx, pid)
+            if svc.after_start:
+                svc.after_start(ctx)
+            return
+        port = svc.port(self.settings)
+        if port_open(port):
+            raise StackError(
+                f"{svc.name}: port {port} on 127.0.0.1 is already taken by a process this stack "
+                f"did not start — stop it, or choose another port in .env, then `make up`")
+        for d in (ctx.data_dir.parent, ctx.run_dir, ctx.log_file.parent):
+            d.mkdir(parents=True, exist_ok=True)
+        if svc.prepare:
+            svc.prepare(ctx)
+        ctx.run_dir.mkdir(parents=True, exist_ok=True)
+        chown_tree(ctx.run_dir, ctx.user)
+        env = dict(os.environ)
+        if svc.env:
+            env.update(svc.env(ctx))
+        with open(ctx.log_file, "ab") as logf:
+            logf.write(f"\n==== {time.strftime('%Y-%m-%d %H:%M:%S')} starting {svc.name}\n".encode())
+            logf.flush()
+            proc = subprocess.Popen(
+                svc.command(ctx), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                cwd=ctx.data_dir if ctx.data_dir.exists() else self.root, env=env,
+                start_new_session=True, user=ctx.user,
+            )
+        self.pid_file(svc).write_text(str(proc.pid))
+        try:
+            self._wait_healthy(svc, ctx, proc.pid)
+        except StackError:
+            self._stop(svc, log=lambda *_: None)
+            raise
+        log(f"{svc.name}: started (pid {proc.pid}) at {svc.address(self.settings)}")
+        if svc.after_start:
+            svc.after_start(ctx)
+
+    def _wait_healthy(self, svc: Service, ctx: ServiceContext, pid: int) -> None:
+        deadline = time.monotonic() + svc.start_timeout_s
+        last = Health(False, "not checked")
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                raise StackError(f"{svc.name}: exited during start-up — last lines of "
+                                 f"{ctx.log_file}:\n{tail(ctx.log_file)}")
+            last = svc.health(ctx)
+            if last.ok:
+                return
+            time.sleep(0.3)
+        raise StackError(f"{svc.name}: not healthy after {svc.start_timeout_s:.0f}s ({last.detail}) — "
+                         f"see {ctx.log_file}:\n{tail(ctx.log_file)}")
+
+    def down(self, names: list[str] | None = None, log=print) -> None:
+        for svc in reversed(self.select(names)):
+            self._stop(svc, log)
+
+    def _stop(self, svc: Service, log) -> None:
+        pid = self.running_pid(svc)
+        pf = self.pid_file(svc)
+        if pid is None:
+            pf.unlink(missing_ok=True)
+            log(f"{svc.name}: not running")
+            return
+        procs = _tree(pid)
+        try:
+            os.killpg(pid, svc.stop_signal)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + svc.stop_timeout_s
+        while time.monotonic() < deadline and _alive(procs):
+            time.sleep(0.2)
+        leftovers = _alive(procs)
+        if leftovers:
+            for p in leftovers:
+                try:
+                    p.kill()
+                except psutil.NoSuchProcess:
+                    pass
+            log(f"{svc.name}: did not stop in {svc.stop_timeout_s:.0f}s, killed")
+        pf.unlink(missing_ok=True)
+        log(f"{svc.name}: stopped")
+
+    def status(self) -> list[dict]:
+        rows = []
+        for svc in self.select(None):
+            ctx = self.context(svc)
+            pid = self.running_pid(svc)
+            health = svc.health(ctx) if pid else Health(False, "not running — `make up`")
+            rows.append({"service": svc.name, "describe": svc.describe, "pid": pid,
+                         "healthy": health.ok, "detail": health.detail,
+                         "endpoint": svc.address(self.settings)})
+        return rows
+
+    def reset(self, names: list[str] | None = None, log=print) -> None:
+        """Stop the services and delete their data (the next `up` starts from scratch)."""
+        self.down(names, log=log)
+        for svc in self.select(names):
+            data = self.root / "data" / svc.name
+            if data.exists():
+                shutil.rmtree(data)
+                log(f"{svc.name}: data removed")
+
+    def rss_mb(self) -> dict[str, float]:
+        """Resident memory of each running service's whole process group, in MiB."""
+        out = {}
+        for svc in self.select(None):
+            pid = self.running_pid(svc)
+            out[svc.name] = group_rss_mb(pid) if pid else 0.0
+        return out
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """The process and all its descendants (Postgres children leave our process group)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def group_rss_mb(pid: int) -> float:
+    total = 0
+    for p in _alive(_tree(pid)):
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 1024 / 1024
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -1,0 +1,106 @@
+"""The native runtime, on an isolated copy of the stack (own folder, own ports)."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import time
+
+import psycopg
+import pytest
+
+from jornada import config
+from jornada.db import ServiceUnavailable, connect
+from jornada.stack import StackError, stack
+from jornada.stack.doctor import run_checks
+from jornada.stack.runtime import pid_alive
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def isolated_stack():
+    import shutil
+    import uuid
+
+    base = config.settings()
+    # under the stack folder, not /tmp: the unprivileged service user must be able to reach it
+    root = base.stack_dir / "test-isolated" / uuid.uuid4().hex[:8]
+    root.mkdir(parents=True)
+    s = dataclasses.replace(
+        base, stack_dir=root,
+        oltp=dataclasses.replace(base.oltp, port=_free_port()),
+        olap=dataclasses.replace(base.olap, port=_free_port()))
+    st = stack(s)
+    yield st
+    st.down(log=lambda *_: None)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_env_file_is_generated_with_secrets_and_never_overwritten(tmp_path):
+    target = tmp_path / ".env"
+    assert config.ensure_env_file(target) is True
+    text = target.read_text()
+    assert "=generate" not in text, "every 'generate' placeholder must become a secret"
+    assert (target.stat().st_mode & 0o777) == 0o600, ".env holds secrets: owner-only"
+    assert config.ensure_env_file(target) is False
+    assert target.read_text() == text
+
+
+def test_up_is_idempotent_status_healthy_and_down_stops_everything(isolated_stack):
+    st = isolated_stack
+    st.up(["olap"], log=lambda *_: None)
+    pid = st.running_pid(st.services["olap"])
+    assert pid and pid_alive(pid)
+    messages = []
+    st.up(["olap"], log=messages.append)
+    assert "already running" in messages[0]
+    assert st.running_pid(st.services["olap"]) == pid, "a second up must not start a second server"
+    row = {r["service"]: r for r in st.status()}["olap"]
+    assert row["healthy"] and "wal_level=logical" in row["detail"]
+    assert row["endpoint"].startswith("127.0.0.1:")
+    # the course role owns its database and can create tables in it
+    with psycopg.connect(st.settings.olap.conninfo()) as conn:
+        conn.execute("create table if not exists t_probe (x int)")
+    children = _children(pid)
+    assert children, "postgres runs background workers"
+    st.down(["olap"], log=lambda *_: None)
+    time.sleep(0.2)
+    assert not pid_alive(pid)
+    assert not any(pid_alive(c) for c in children), "down must stop the whole process tree"
+    assert st.running_pid(st.services["olap"]) is None
+    assert "not running" in {r["service"]: r for r in st.status()}["olap"]["detail"]
+
+
+def test_port_taken_by_a_stranger_gives_a_clear_error(isolated_stack):
+    st = isolated_stack
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", st.settings.oltp.port))
+        squatter.listen()
+        with pytest.raises(StackError, match="already taken.*choose another port"):
+            st.up(["oltp"], log=lambda *_: None)
+        checks = {c.name: c for c in run_checks(st)}
+        assert not checks["port oltp"].ok and "another program" in checks["port oltp"].detail
+
+
+def test_unknown_service_is_named():
+    with pytest.raises(StackError, match="unknown service"):
+        stack().up(["kafka-typo"], log=lambda *_: None)
+
+
+def test_missing_server_fails_fast_with_the_fix():
+    ep = dataclasses.replace(config.settings().oltp, port=_free_port())
+    started = time.monotonic()
+    with pytest.raises(ServiceUnavailable, match=r"OLTP Postgres not reachable at 127\.0\.0\.1:\d+ — .*make up"):
+        connect(ep)
+    assert time.monotonic() - started < 5
+
+
+def _children(pid: int) -> list[int]:
+    import psutil
+
+    return [c.pid for c in psutil.Process(pid).children(recursive=True)]
