@@ -57,7 +57,7 @@ test-unit: setup ## only the tests that need no service
 lab: up ## JupyterLab on 127.0.0.1 for learners
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $$(grep -E '^JUPYTER_PORT=' .env | cut -d= -f2 || echo 8888) --no-browser --notebook-dir .
 
-bench: up ## benchmarks, JSON into output/bench.json
+bench: setup ## benchmarks on their own Postgres, JSON into output/bench.json
 	@mkdir -p $(OUTPUT)
 	$(PY) -m benchmarks --output $(OUTPUT)/bench.json
 

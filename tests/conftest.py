@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-SERVICE_FIXTURES = {"stack_up", "oltp_clean", "olap_conn", "oltp_conn"}
+SERVICE_FIXTURES = {"stack_up", "oltp_clean", "olap_conn", "oltp_conn", "course_run", "records"}
 
 
 def pytest_collection_modifyitems(items):
@@ -48,3 +48,30 @@ def olap_conn(stack_up):
 
     with connect("olap") as conn:
         yield conn
+
+
+@pytest.fixture(scope="session")
+def course_run(stack_up, tmp_path_factory):
+    """Execute every lesson, then every solution, once per session (in course order).
+
+    Returns {"notebooks/02_generating_data": row, ...}; a row has status, output path, seconds and
+    the values the notebook recorded with jornada.course.record().
+    """
+    from jornada import course
+
+    out = tmp_path_factory.mktemp("course")
+    rows = {}
+    for path in course.lesson_paths() + course.lesson_paths(course.SOLUTIONS):
+        key = f"{path.parent.name}/{path.stem}"
+        try:
+            rows[key] = course.execute(path, out / path.parent.name)
+        except Exception as exc:  # the failing test shows the cell's error
+            rows[key] = {"status": "failed", "error": str(exc)[-3000:], "records": {}}
+    return rows
+
+
+@pytest.fixture(scope="session")
+def records(course_run):
+    """What each notebook recorded, by notebook stem (e.g. records["02_generating_data"])."""
+    return {key.split("/", 1)[1] if key.startswith("notebooks/") else key: row["records"]
+            for key, row in course_run.items()}

@@ -1,0 +1,61 @@
+"""`python -m benchmarks --output output/bench.json` (what `make bench` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+
+def isolate_stack() -> None:
+    """Benchmarks reset their database: give them their own Postgres, never the learner's."""
+    import os
+    import socket
+
+    from jornada.config import ensure_env_file, reload
+
+    ensure_env_file()
+    os.environ["JORNADA_STACK_DIR"] = ".stack/bench"
+    for key in ("OLTP_PORT", "OLAP_PORT"):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            os.environ[key] = str(s.getsockname()[1])
+    reload()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("--output", default="output/bench.json")
+    parser.add_argument("--only", nargs="*", help="subset: geo generators")
+    args = parser.parse_args(argv)
+
+    isolate_stack()
+    from jornada.stack import stack
+    from benchmarks import bench_generators, bench_geo
+
+    st = stack()
+    st.up(["oltp"], log=lambda m: print(m, file=sys.stderr))
+    suites = {"geo": bench_geo.run, "generators": bench_generators.run}
+    results = {"machine": {"cpus": __import__("os").cpu_count(), "arch": platform.machine(),
+                           "python": platform.python_version()},
+               "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    for name, fn in suites.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"running {name} …", file=sys.stderr)
+        t0 = time.monotonic()
+        results[name] = fn()
+        results[name]["bench_seconds"] = round(time.monotonic() - t0, 1)
+    st.down(log=lambda m: print(m, file=sys.stderr))
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

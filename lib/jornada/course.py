@@ -1,0 +1,114 @@
+"""Run the course headless: every lesson (and solution) through papermill, plus a run summary.
+
+Notebooks report the numbers worth checking with :func:`record` (e.g. fraud rates); the runner
+collects them per notebook into ``output/summary.json`` and a readable ``summary.md``. Tests use
+the same functions, so what CI asserts is what `make course` reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+SOLUTIONS = REPO_ROOT / "solutions"
+RECORD_ENV = "JORNADA_RECORD_FILE"
+DEFAULT_TIMEOUT_S = 900
+
+
+def record(key: str, value) -> None:
+    """Remember a result of this notebook for the run summary and the tests (no-op in the lab)."""
+    target = os.environ.get(RECORD_ENV)
+    if not target:
+        return
+    path = Path(target)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[key] = value
+    path.write_text(json.dumps(data, indent=2, default=str))
+
+
+def lesson_paths(folder: Path = NOTEBOOKS) -> list[Path]:
+    return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute(path: Path, out_dir: Path, parameters: dict | None = None,
+            timeout: int = DEFAULT_TIMEOUT_S) -> dict:
+    """Execute one notebook with papermill into out_dir; return its summary row (raises on error)."""
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_nb = out_dir / path.name
+    records = out_dir / f"{path.stem}.records.json"
+    records.unlink(missing_ok=True)
+    started = time.monotonic()
+    previous = os.environ.get(RECORD_ENV)
+    os.environ[RECORD_ENV] = str(records)
+    try:
+        pm.execute_notebook(str(path), str(out_nb), parameters=parameters or {}, kernel_name="python3",
+                            cwd=str(path.parent), execution_timeout=timeout, progress_bar=False,
+                            log_output=False)
+    finally:
+        if previous is None:
+            os.environ.pop(RECORD_ENV, None)
+        else:
+            os.environ[RECORD_ENV] = previous
+    return {"notebook": str(path.relative_to(REPO_ROOT)), "seconds": round(time.monotonic() - started, 1),
+            "status": "ok", "output": str(out_nb),
+            "records": json.loads(records.read_text()) if records.exists() else {}}
+
+
+def run_course(out_dir: Path, include_solutions: bool = True, parameters: dict | None = None) -> list[dict]:
+    from rich.console import Console
+
+    console = Console()
+    paths = lesson_paths() + (lesson_paths(SOLUTIONS) if include_solutions else [])
+    rows: list[dict] = []
+    failed = False
+    for path in paths:
+        sub = out_dir / path.parent.name
+        with console.status(f"executing {path.parent.name}/{path.name} …"):
+            try:
+                row = execute(path, sub, parameters)
+            except Exception as exc:  # papermill raises PapermillExecutionError with the cell
+                failed = True
+                row = {"notebook": str(path.relative_to(REPO_ROOT)), "status": "failed",
+                       "error": str(exc).strip().splitlines()[-1][:300], "records": {}}
+        rows.append(row)
+        mark = "[green]ok[/]" if row["status"] == "ok" else "[red]FAILED[/]"
+        console.print(f"{mark} {row['notebook']} {row.get('seconds', '')}s {row.get('error', '')}")
+        if failed:
+            break
+    write_summary(out_dir, rows)
+    return rows
+
+
+def write_summary(out_dir: Path, rows: list[dict]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(rows, indent=2, default=str))
+    lines = ["# Course run", "", "| notebook | status | seconds | results |", "|---|---|---|---|"]
+    for r in rows:
+        results = ", ".join(f"{k}={v}" for k, v in r.get("records", {}).items()
+                            if not isinstance(v, (dict, list)))
+        lines.append(f"| {r['notebook']} | {r['status']} | {r.get('seconds', '')} | {results} |")
+    (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jornada.course")
+    parser.add_argument("--output", default=str(REPO_ROOT / "output"))
+    parser.add_argument("--no-solutions", action="store_true")
+    args = parser.parse_args(argv)
+    out = Path(args.output).resolve()
+    rows = run_course(out, include_solutions=not args.no_solutions)
+    print(f"summary: {out / 'summary.md'}")
+    return 0 if rows and all(r["status"] == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
