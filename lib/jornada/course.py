@@ -19,6 +19,7 @@ from .config import REPO_ROOT
 NOTEBOOKS = REPO_ROOT / "notebooks"
 SOLUTIONS = REPO_ROOT / "solutions"
 RECORD_ENV = "JORNADA_RECORD_FILE"
+OUTPUT_ENV = "JORNADA_OUTPUT_DIR"  # where notebooks save maps and other artefacts
 DEFAULT_TIMEOUT_S = 900
 
 
@@ -47,17 +48,19 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     records = out_dir / f"{path.stem}.records.json"
     records.unlink(missing_ok=True)
     started = time.monotonic()
-    previous = os.environ.get(RECORD_ENV)
+    previous = {k: os.environ.get(k) for k in (RECORD_ENV, OUTPUT_ENV)}
     os.environ[RECORD_ENV] = str(records)
+    os.environ[OUTPUT_ENV] = str(out_dir.parent)
     try:
         pm.execute_notebook(str(path), str(out_nb), parameters=parameters or {}, kernel_name="python3",
                             cwd=str(path.parent), execution_timeout=timeout, progress_bar=False,
                             log_output=False)
     finally:
-        if previous is None:
-            os.environ.pop(RECORD_ENV, None)
-        else:
-            os.environ[RECORD_ENV] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return {"notebook": str(path.relative_to(REPO_ROOT)), "seconds": round(time.monotonic() - started, 1),
             "status": "ok", "output": str(out_nb),
             "records": json.loads(records.read_text()) if records.exists() else {}}
