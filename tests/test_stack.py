@@ -104,3 +104,18 @@ def _children(pid: int) -> list[int]:
     import psutil
 
     return [c.pid for c in psutil.Process(pid).children(recursive=True)]
+
+
+def test_env_file_gains_keys_added_to_the_example_later(tmp_path):
+    example = tmp_path / "example"
+    example.write_text("# comment\nA=1\nSECRET=generate\n")
+    target = tmp_path / ".env"
+    config.ensure_env_file(target, example)
+    before = target.read_text()
+    example.write_text(example.read_text() + "NEW_SECRET=generate\nNEW_PLAIN=x\n")
+    assert config.ensure_env_file(target, example) is True
+    after = target.read_text()
+    assert after.startswith(before), "existing values must never change"
+    values = dict(line.split("=", 1) for line in after.splitlines() if "=" in line and not line.startswith("#"))
+    assert values["NEW_PLAIN"] == "x" and values["NEW_SECRET"] not in ("", "generate")
+    assert config.ensure_env_file(target, example) is False

@@ -29,19 +29,31 @@ class ConfigError(RuntimeError):
 def ensure_env_file(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> bool:
     """Create `.env` from `.env.example`, replacing each `generate` value by a random secret.
 
-    Returns True when a file was written. An existing `.env` is never touched, so secrets stay
-    stable for the data directories that were initialised with them.
+    An existing `.env` keeps its values (the data directories were initialised with them); keys
+    that a newer `.env.example` added are appended, secrets generated. Returns True when written.
     """
-    if path.exists():
-        return False
-    lines = []
+    existing = dotenv_values(path) if path.exists() else {}
+    lines: list[str] = []
+    added = False
     for line in example.read_text().splitlines():
         key, sep, value = line.partition("=")
-        if sep and not line.lstrip().startswith("#") and value.strip() == GENERATE_MARKER:
-            line = f"{key}={secrets.token_urlsafe(18)}"
+        is_setting = sep and not line.lstrip().startswith("#")
+        if is_setting and key.strip() in existing:
+            continue
+        if is_setting:
+            added = True
+            if value.strip() == GENERATE_MARKER:
+                line = f"{key}={secrets.token_urlsafe(18)}"
+        if path.exists() and not is_setting:
+            continue  # comments are only written into a brand-new file
         lines.append(line)
+    if not added:
+        return False
+    text = "\n".join(lines) + "\n"
+    if path.exists():
+        text = path.read_text().rstrip("\n") + "\n# added from a newer .env.example\n" + text
     tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
+    tmp.write_text(text)
     tmp.chmod(0o600)
     tmp.replace(path)
     return True
