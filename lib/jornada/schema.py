@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from importlib import resources
+
+import psycopg
 
 from . import catalog
 from .db import connect
@@ -15,6 +18,9 @@ ORIGINAL_TABLES = ["pessoas", "categorias", "produtos", "pedidos", "itens_pedido
                    "auditoria_pedidos"]
 
 
+DEADLOCK_RETRIES = 4
+
+
 def schema_sql() -> str:
     return resources.files("jornada").joinpath("sql/oltp_schema.sql").read_text()
 
@@ -25,13 +31,21 @@ def init_oltp(*, reset: bool = False) -> dict[str, int]:
     With ``reset=True`` every table is dropped first, in the same transaction, so a failure leaves
     the previous database untouched. Returns the row count of each table afterwards.
     """
-    with connect("oltp") as conn:
-        with conn.transaction():
-            if reset:
-                conn.execute("drop table if exists " + ", ".join(reversed(OLTP_TABLES)) + " cascade")
-            conn.execute(schema_sql())
-            seed_catalogue(conn)
-        return table_counts(conn)
+    for attempt in range(1, DEADLOCK_RETRIES + 1):
+        try:
+            with connect("oltp") as conn:
+                with conn.transaction():
+                    if reset:
+                        conn.execute("drop table if exists " + ", ".join(reversed(OLTP_TABLES)) + " cascade")
+                    conn.execute(schema_sql())
+                    seed_catalogue(conn)
+                return table_counts(conn)
+        except psycopg.errors.DeadlockDetected:
+            # A CDC snapshot reading the tables can deadlock with the drop; the whole reset rolled
+            # back, so simply try again once the reader has moved on.
+            if attempt == DEADLOCK_RETRIES:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 def seed_catalogue(conn) -> None:

@@ -37,6 +37,8 @@ SERVER_SETTINGS = {
     "max_replication_slots": "10",
     "shared_buffers": "128MB",
     "max_connections": "100",
+    # bulk history loads (1 M orders) otherwise force a checkpoint every few seconds
+    "max_wal_size": "4GB",
     # An idle replication slot must not fill the disk: cap what a slot may retain.
     "max_slot_wal_keep_size": "2GB",
     "log_min_duration_statement": "-1",

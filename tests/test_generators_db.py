@@ -1,0 +1,221 @@
+"""Generators and fraud rules against the real OLTP Postgres (native stack)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import pytest
+
+from jornada import fraud
+from jornada import generators as g
+from jornada.db import connect
+from jornada.schema import OLTP_TABLES, init_oltp, table_counts
+
+NOW = datetime(2025, 6, 1, 12, 0, 0)
+
+# Every table in a fixed order, each row in a fixed order: the database's whole content.
+ORDER_BY = {"pessoas": "id", "enderecos": "id_pessoa", "categorias": "id", "produtos": "id",
+            "pedidos": "id", "itens_pedidos": "id_pedido, id_produto",
+            "auditoria_pedidos": "id_pedido", "fraudes_confirmadas": "id_pedido"}
+
+
+def db_hash() -> str:
+    h = hashlib.sha256()
+    with connect("oltp") as conn, conn.cursor() as cur:
+        for table in OLTP_TABLES:
+            h.update(table.encode())
+            with cur.copy(f"copy (select * from {table} order by {ORDER_BY[table]}) to stdout") as cp:
+                for block in cp:
+                    h.update(block)
+    return h.hexdigest()
+
+
+def integrity() -> dict:
+    """Counts of broken invariants (all must be 0)."""
+    with connect("oltp") as conn:
+        q = lambda sql: conn.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "orders_total_mismatch": q(
+                "select count(*) from pedidos p left join (select id_pedido, sum(valor_total) s"
+                " from itens_pedidos group by 1) i on i.id_pedido = p.id"
+                " where i.s is distinct from p.valor_total"),
+            "items_not_qtde_x_unit": q("select count(*) from itens_pedidos"
+                                       " where valor_total <> qtde * valor_unit"),
+            "orders_without_audit": q("select count(*) from pedidos p where not exists"
+                                      " (select 1 from auditoria_pedidos a where a.id_pedido = p.id)"),
+            "orders_without_items": q("select count(*) from pedidos p where not exists"
+                                      " (select 1 from itens_pedidos i where i.id_pedido = p.id)"),
+            "customers_without_home": q("select count(*) from pessoas p where not exists"
+                                        " (select 1 from enderecos e where e.id_pessoa = p.id)"),
+            "unit_price_not_catalogue": q("select count(*) from itens_pedidos i join produtos p"
+                                          " on p.id = i.id_produto where i.valor_unit <> p.valor_unit"),
+        }
+
+
+def test_same_seed_same_database(oltp_clean):
+    g.load_customers(300, seed=5, now=NOW)
+    g.load_history(3_000, seed=5, now=NOW, progress=False)
+    first = db_hash()
+    init_oltp(reset=True)
+    g.load_customers(300, seed=5, now=NOW)
+    g.load_history(3_000, seed=5, now=NOW, progress=False)
+    assert db_hash() == first
+    init_oltp(reset=True)
+    g.load_customers(300, seed=6, now=NOW)
+    g.load_history(3_000, seed=6, now=NOW, progress=False)
+    assert db_hash() != first
+
+
+def test_history_rates_integrity_and_rules(oltp_clean):
+    c = g.load_customers(2_000, seed=11, now=NOW)
+    assert c["customers"] == 2_000
+    stats = g.load_history(20_000, seed=11, now=NOW, progress=False)
+    print(f"\nhistory 20k: {stats['orders_per_s']:,.0f} orders/s, {stats['rows_per_s']:,.0f} rows/s")
+    assert stats["orders"] == 20_000 and (stats["first_id"], stats["last_id"]) == (1, 20_000)
+    counts = table_counts()
+    assert counts["pessoas"] == 2_020 and counts["pedidos"] == 20_000
+    assert counts["auditoria_pedidos"] == 20_000 and counts["itens_pedidos"] == stats["items"]
+    assert all(v == 0 for v in integrity().values()), integrity()
+
+    summary = fraud.fraud_summary()
+    assert 0.005 <= summary["rate"] <= 0.02, summary
+    assert summary["by_type"]["localizacao"] > 0 and summary["by_type"]["dispositivo"] > 0
+    with connect("oltp") as conn:
+        span = conn.execute("select min(dt_venda), max(dt_venda) from pedidos").fetchone()
+        late = conn.execute("select count(*) from fraudes_confirmadas f join pedidos p"
+                            " on p.id = f.id_pedido where f.confirmada_em <= p.dt_venda").fetchone()[0]
+    assert span[0] >= NOW - timedelta(days=180) and span[1] <= NOW - timedelta(days=1)
+    assert late == 0
+
+    orders = fraud.load_orders()
+    assert list(orders.columns) == ["id_pedido", "id_pessoa", "dt_venda", "dispositivo", "geohash"]
+    assert len(orders) == 20_000
+    result = fraud.evaluate(fraud.all_flags(orders), fraud.load_labels())
+    print(result.round(3).to_string())
+    for rule in ("location", "device_habitual"):
+        assert result.loc[rule, "precision"] >= 0.95 and result.loc[rule, "recall"] >= 0.95
+
+    # the sequence was moved past the reserved block: ordinary inserts continue after it
+    s = g.run_stream(count=5, seed=1, progress=False)
+    assert s["orders"] == 5
+    with connect("oltp") as conn:
+        assert conn.execute("select min(id) from pedidos where id > 20000").fetchone()[0] == 20_001
+
+
+def test_stream_orders_customers_and_fraud(oltp_clean):
+    g.load_customers(500, seed=2, now=NOW)
+    g.load_history(2_000, seed=2, now=NOW, progress=False)
+    before = table_counts()
+    ticks = iter(range(10**6))
+    clock = lambda: datetime(2025, 6, 2) + timedelta(seconds=next(ticks))  # noqa: E731
+    stats = g.run_stream(count=300, seed=4, progress=False, clock=clock)
+    after = table_counts()
+    assert stats["orders"] == 300 and not stats["interrupted"]
+    assert after["pedidos"] - before["pedidos"] == 300
+    assert after["itens_pedidos"] - before["itens_pedidos"] == stats["items"]
+    assert stats["new_customers"] > 0
+    assert after["pessoas"] - before["pessoas"] == stats["new_customers"]
+    assert after["enderecos"] - before["enderecos"] == stats["new_customers"]
+    assert 0.02 <= stats["fraud_rate"] <= 0.09, stats
+    assert after["fraudes_confirmadas"] - before["fraudes_confirmadas"] == sum(stats["frauds"].values())
+    assert all(v == 0 for v in integrity().values()), integrity()
+    with connect("oltp") as conn:
+        # dt_venda comes from the clock; new customers were created with their first order
+        rows = conn.execute("select min(dt_venda), max(dt_venda) from pedidos"
+                            " where dt_venda >= '2025-06-02'").fetchone()
+        assert rows == (datetime(2025, 6, 2), datetime(2025, 6, 2, 0, 4, 59))
+        odd = conn.execute(
+            "select count(*) from pessoas c where c.created_at >= '2025-06-02' and c.created_at <>"
+            " (select min(dt_venda) from pedidos p where p.id_pessoa = c.id)").fetchone()[0]
+        assert odd == 0
+    # the stream's frauds are caught by the rules too
+    result = fraud.evaluate(fraud.all_flags(fraud.load_orders()), fraud.load_labels())
+    assert result.loc["location", "recall"] == 1.0 and result.loc["location", "precision"] == 1.0
+    assert result.loc["device_habitual", "precision"] >= 0.95
+    assert result.loc["device_habitual", "recall"] >= 0.95
+
+
+def test_stream_interrupted_leaves_whole_orders(oltp_clean):
+    g.load_customers(100, seed=3, now=NOW)
+    calls = {"n": 0}
+
+    def clock():
+        calls["n"] += 1
+        if calls["n"] > 40:
+            raise KeyboardInterrupt
+        return datetime(2025, 6, 2) + timedelta(seconds=calls["n"])
+
+    stats = g.run_stream(count=1_000, seed=3, progress=False, clock=clock)
+    assert stats["interrupted"] and stats["orders"] == 40
+    assert table_counts()["pedidos"] == 40
+    assert all(v == 0 for v in integrity().values()), integrity()
+
+
+def test_stream_stops_after_duration_and_paces(oltp_clean):
+    stats = g.run_stream(duration=0.6, rate=20, seed=1, progress=False)
+    assert 8 <= stats["orders"] <= 14, stats          # ~0.6 s × 20 orders/s
+    assert stats["seconds"] < 1.5
+
+
+def test_history_failure_writes_nothing(oltp_clean, monkeypatch):
+    g.load_customers(100, seed=1, now=NOW)
+    before = table_counts()
+
+    def broken(first):
+        def fmt(df):
+            raise RuntimeError("disk full (simulated)")
+        return fmt
+
+    monkeypatch.setitem(g._HISTORY_FORMAT, "fraudes_confirmadas", broken)
+    with pytest.raises(RuntimeError, match="simulated"):
+        g.load_history(2_000, seed=1, now=NOW, fraud_rate=0.05, progress=False)
+    assert table_counts() == before
+
+
+@pytest.mark.parametrize("call", [
+    lambda: g.load_customers(0, seed=1, now=NOW),
+    lambda: g.load_customers(-3, seed=1, now=NOW),
+    lambda: g.load_history(-1, seed=1, now=NOW),
+    lambda: g.load_history(100, seed=1, now=NOW, fraud_rate=1.5),
+    lambda: g.load_history(100, seed=1, now=NOW, max_days=0),
+    lambda: g.load_history_row_by_row(0, seed=1, now=NOW),
+    lambda: g.run_stream(seed=1),                                    # neither count nor duration
+    lambda: g.run_stream(count=10, rate=0),
+    lambda: g.run_stream(count=10, fraud_rate=-0.2),
+    lambda: g.run_stream(count=10, new_customer_share=2),
+    lambda: g.run_stream(duration=-1),
+])
+def test_bad_parameters_touch_nothing(oltp_clean, call):
+    before = table_counts()
+    with pytest.raises(ValueError):
+        call()
+    assert table_counts() == before
+
+
+def test_row_by_row_baseline(oltp_clean):
+    g.load_customers(50, seed=1, now=NOW)
+    stats = g.load_history_row_by_row(60, seed=1, now=NOW, fraud_rate=0.2)
+    print(f"\nrow by row: {stats['orders_per_s']:,.0f} orders/s")
+    assert stats["orders"] == 60 and table_counts()["pedidos"] == 60
+    assert all(v == 0 for v in integrity().values()), integrity()
+
+
+def test_stream_ctrl_c_finishes_the_current_order(oltp_clean):
+    import os
+    import signal
+
+    calls = {"n": 0}
+
+    def clock():
+        calls["n"] += 1
+        if calls["n"] == 25:          # Ctrl-C arrives while order 25 is being made
+            os.kill(os.getpid(), signal.SIGINT)
+        return datetime(2025, 6, 2) + timedelta(seconds=calls["n"])
+
+    previous = signal.getsignal(signal.SIGINT)
+    stats = g.run_stream(count=1_000, seed=8, progress=False, clock=clock)
+    assert stats["interrupted"] and stats["orders"] == 25
+    assert table_counts()["pedidos"] == 25
+    assert all(v == 0 for v in integrity().values()), integrity()
+    assert signal.getsignal(signal.SIGINT) is previous          # handler restored

@@ -1,0 +1,436 @@
+"""Generators, catalogue and fraud rules without a database (pure, fast)."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from jornada import catalog, fraud, geo
+from jornada import generators as g
+
+NOW = datetime(2025, 6, 1, 12, 0, 0)
+HOME = {"SP", "MG", "RJ"}
+
+
+def frame_hash(df: pd.DataFrame) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(",".join(df.columns).encode())
+    h.update(pd.util.hash_pandas_object(df.astype(str), index=False).to_numpy().tobytes())
+    return h.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def customers() -> pd.DataFrame:
+    return g.generate_customers(1_500, seed=3, now=NOW)
+
+
+@pytest.fixture(scope="module")
+def history(customers) -> dict[str, pd.DataFrame]:
+    return g.generate_history(customers, g.catalogue_products(), 30_000, seed=3, now=NOW,
+                              fraud_rate=0.01, max_days=180)
+
+
+@pytest.fixture(scope="module")
+def orders(history) -> pd.DataFrame:
+    """The history in the shape fraud.load_orders returns."""
+    return (history["pedidos"].rename(columns={"id": "id_pedido"})
+            .merge(history["auditoria_pedidos"].drop(columns="dt_venda"), on="id_pedido")
+            [["id_pedido", "id_pessoa", "dt_venda", "dispositivo", "geohash"]])
+
+
+# ---- validation ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"count": 0}, "count must be positive"),
+    ({"count": -5}, "count must be positive"),
+    ({"count": 2.5}, "whole number"),
+    ({"count": True}, "whole number"),
+    ({"count": 10**9}, "too large"),
+    ({"fraud_rate": -0.1}, "between 0 and 1"),
+    ({"fraud_rate": 1.5}, "between 0 and 1"),
+    ({"fraud_rate": float("nan")}, "between 0 and 1"),
+    ({"fraud_rate": "5%"}, "between 0 and 1"),
+    ({"rate": 0}, "rate must be a positive"),
+    ({"rate": -3}, "rate must be a positive"),
+    ({"rate": float("inf")}, "rate must be a positive"),
+    ({"duration": 0}, "duration must be a positive"),
+    ({"max_days": 0}, "max_days must be between"),
+    ({"max_days": 1.5}, "max_days must be a whole"),
+    ({"new_customer_share": 1.2}, "new customer share"),
+])
+def test_validate_rejects_bad_parameters(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        g.validate(**kwargs)
+
+
+def test_validate_accepts_good_parameters():
+    g.validate()
+    g.validate(count=1, rate=0.5, fraud_rate=0, duration=0.1, max_days=1, new_customer_share=1)
+    g.validate(fraud_rate=1)
+
+
+def test_profiles():
+    assert g.resolve_profile("tiny") == {"customers": 200, "orders": 2_000}
+    assert g.resolve_profile("full")["orders"] == 1_000_000
+    with pytest.raises(ValueError) as err:
+        g.resolve_profile("x")
+    assert str(err.value) == "unknown profile 'x': choose one of tiny, course, full"
+
+
+def test_pure_generators_validate_too(customers):
+    with pytest.raises(ValueError, match="no customers"):
+        g.generate_history(customers.iloc[:0], g.catalogue_products(), 10, seed=1, now=NOW)
+    with pytest.raises(ValueError):
+        g.generate_history(customers, g.catalogue_products(), 10, seed=1, now=NOW, fraud_rate=2)
+
+
+# ---- catalogue -----------------------------------------------------------------------------
+
+def test_catalogue_shape():
+    assert catalog.CATEGORIAS == ["Moda Masculina", "Moda Feminina", "Moda Infantil", "Tecnologia",
+                                  "Veículos", "Construção", "Brinquedos", "Supermercado", "Pet"]
+    assert len(catalog.PRODUTOS) == 180
+    per_cat = pd.Series([c for c, _, _ in catalog.PRODUTOS]).value_counts()
+    assert set(per_cat.index) == set(catalog.CATEGORIAS) and (per_cat == 20).all()
+    # products are listed category by category, in category id order
+    assert [c for c, _, _ in catalog.PRODUTOS][::20] == catalog.CATEGORIAS
+    assert len({(c, d) for c, d, _ in catalog.PRODUTOS}) == 180
+    for _, desc, price in catalog.PRODUTOS:
+        assert isinstance(price, Decimal) and Decimal("0.5") < price < Decimal("99999999.99")
+        assert price == price.quantize(Decimal("0.01")) and desc.strip() == desc
+    assert isinstance(catalog.CATALOGUE_CREATED_AT, datetime)
+
+
+def test_profiles_cover_every_category_and_band():
+    covered = {c for cats in catalog.PERFIS.values() for c in cats}
+    assert covered == set(catalog.CATEGORIAS)
+    assert set(catalog.PERFIS) == {(s, b) for s in "MF" for _, _, b in catalog.AGE_BANDS}
+    assert catalog.age_band(18) == "18-25" and catalog.age_band(25) == "18-25"
+    assert catalog.age_band(26) == "26-40" and catalog.age_band(60) == "41-60"
+    assert catalog.age_band(61) == "61+" and catalog.age_band(99) == "61+"
+
+
+def test_places_are_where_they_claim():
+    for city in catalog.HOME_CITIES:
+        assert city.uf in HOME
+        assert geo.state_of_geohash(geo.encode(city.lat, city.lon)) == city.uf, city
+    assert {c.uf for c in catalog.HOME_CITIES} == HOME
+    for uf in HOME:
+        assert sum(c.uf == uf for c in catalog.HOME_CITIES) >= 8
+    for place in catalog.FRAUD_PLACES:
+        assert geo.state_of_geohash(geo.encode(place.lat, place.lon)) == place.uf, place
+        assert place.uf not in HOME
+    names = " ".join(p.nome for p in catalog.FRAUD_PLACES)
+    for must in ("Vitória", "Cuiabá", "Curitiba", "Salvador", "Brasília", "Goiânia", "Lima",
+                 "Buenos Aires", "Assunção", "Miami", "Pacífico"):
+        assert must in names
+    assert len(set(catalog.DISPOSITIVOS)) == len(catalog.DISPOSITIVOS) >= 15
+
+
+def test_seed_customers():
+    assert len(catalog.SEED_PESSOAS) == 20
+    assert len({p["id"] for p in catalog.SEED_PESSOAS}) == 20
+    for p in catalog.SEED_PESSOAS:
+        assert g.is_valid_cpf(p["id"]) and 1_000_000_000 <= p["id"] <= 99_999_999_999
+        assert p["sexo"] in ("M", "F") and isinstance(p["dt_nasc"], date)
+        assert len(p["geohash"]) == 7 and geo.state_of_geohash(p["geohash"]) == p["uf"]
+        assert p["cidade"] in {c.nome for c in catalog.HOME_CITIES if c.uf == p["uf"]}
+    assert {p["uf"] for p in catalog.SEED_PESSOAS} == HOME
+
+
+# ---- CPF -----------------------------------------------------------------------------------
+
+def test_cpf_check_digits():
+    assert g.cpf_from_base(123456789) == 12345678909          # the textbook example
+    assert g.cpf_from_base(111444777) == 11144477735
+    assert list(g.cpf_from_base(np.array([123456789, 111444777]))) == [12345678909, 11144477735]
+    assert g.is_valid_cpf("123.456.789-09") and g.is_valid_cpf(12345678909)
+    assert not g.is_valid_cpf(12345678900)
+    assert not g.is_valid_cpf(11111111111)                     # all one digit: invalid
+    assert g.format_cpf(12345678909) == "123.456.789-09"
+
+
+def test_new_ids_are_valid_distinct_deterministic_and_skip_existing():
+    ids = g.new_customer_ids(5_000, seed=9)
+    assert len(set(ids.tolist())) == 5_000
+    assert all(g.is_valid_cpf(int(i)) for i in ids[:500])
+    assert ids.min() >= 1_000_000_000 and ids.max() <= 99_999_999_999
+    assert (g.new_customer_ids(5_000, seed=9) == ids).all()
+    assert not (g.new_customer_ids(5_000, seed=10) == ids).all()
+    # skipping collisions: the taken ids are left out and the rest keeps its order
+    taken = ids[:100]
+    again = g.new_customer_ids(4_900, seed=9, exclude=taken)
+    assert not set(again.tolist()) & set(taken.tolist())
+    assert (again == ids[100:]).all()
+
+
+# ---- customers -----------------------------------------------------------------------------
+
+def test_customers_are_deterministic(customers):
+    again = g.generate_customers(1_500, seed=3, now=NOW)
+    assert frame_hash(again) == frame_hash(customers)
+    assert frame_hash(g.generate_customers(1_500, seed=4, now=NOW)) != frame_hash(customers)
+
+
+def test_customer_attributes(customers):
+    from faker.providers.person.pt_BR import Provider
+
+    assert customers["id"].is_unique and len(customers) == 1_500
+    assert customers["id"].map(g.is_valid_cpf).all()
+    male, female = set(Provider.first_names_male), set(Provider.first_names_female)
+    for nome, sexo in zip(customers["nome"], customers["sexo"]):
+        first_names = male if sexo == "M" else female
+        assert any(nome.startswith(f + " ") for f in first_names), (nome, sexo)
+        assert not nome.startswith(("Sr.", "Sra.", "Srta.", "Dr.", "Dra."))
+    assert 0.42 < (customers["sexo"] == "F").mean() < 0.60
+    age = g._age_at(pd.to_datetime(customers["dt_nasc"]).to_numpy(),
+                    np.full(len(customers), np.datetime64(NOW, "s")))
+    assert age.min() >= 18 and age.max() <= 85
+    # homes: in the drawn state, in a city of that state, within the city's radius
+    assert set(customers["uf"]) == HOME
+    assert (geo.states_of_geohash(customers["geohash"]) == customers["uf"].to_numpy()).all()
+    assert customers["geohash"].str.len().eq(7).all()
+    assert (customers["created_at"] < NOW - timedelta(days=180)).all()
+
+
+def test_second_batch_is_not_a_copy_of_the_first(customers):
+    more = g.generate_customers(200, seed=3, now=NOW, exclude_ids=customers["id"])
+    assert not set(more["id"]) & set(customers["id"])
+    assert list(more["nome"][:20]) != list(customers["nome"][:20])
+
+
+# ---- history -------------------------------------------------------------------------------
+
+def test_history_is_deterministic(customers, history):
+    produtos = g.catalogue_products()
+    again = g.generate_history(customers, produtos, 30_000, seed=3, now=NOW)
+    for name, df in history.items():
+        assert frame_hash(again[name]) == frame_hash(df), name
+    other = g.generate_history(customers, produtos, 30_000, seed=4, now=NOW)
+    assert frame_hash(other["pedidos"]) != frame_hash(history["pedidos"])
+    later = g.generate_history(customers, produtos, 30_000, seed=3,
+                               now=NOW + timedelta(days=1))
+    assert frame_hash(later["pedidos"]) != frame_hash(history["pedidos"])
+    # customer order in the input does not matter (they are read ordered by id)
+    shuffled = customers.sample(frac=1, random_state=0)
+    assert frame_hash(g.generate_history(shuffled, produtos, 30_000, seed=3, now=NOW)
+                      ["itens_pedidos"]) == frame_hash(history["itens_pedidos"])
+
+
+def test_history_dates_ids_and_totals(history):
+    p, i = history["pedidos"], history["itens_pedidos"]
+    assert p["id"].tolist() == list(range(1, len(p) + 1))
+    assert p["dt_venda"].is_monotonic_increasing                    # ids follow time
+    assert p["dt_venda"].max() <= NOW - timedelta(days=1)
+    assert p["dt_venda"].min() >= NOW - timedelta(days=180)
+    assert (p["dt_venda"].dt.microsecond == 0).all()
+    sums = i.groupby("id_pedido")["valor_total_cents"].sum()
+    assert (sums.reindex(p["id"]).to_numpy() == p["valor_total_cents"].to_numpy()).all()
+    assert (i["valor_total_cents"] == i["qtde"] * i["valor_unit_cents"]).all()
+    per_order = i.groupby("id_pedido").size()
+    assert per_order.min() == 1 and per_order.max() == 5 and len(per_order) == len(p)
+    assert not i.duplicated(["id_pedido", "id_produto"]).any()      # distinct items
+    assert i["qtde"].between(1, 3).all()
+    prices = g.catalogue_products().set_index("id")["cents"]
+    assert (i["valor_unit_cents"].to_numpy() == prices.reindex(i["id_produto"]).to_numpy()).all()
+    assert len(history["auditoria_pedidos"]) == len(p)
+    assert history["auditoria_pedidos"]["id_pedido"].is_unique
+
+
+def test_products_follow_the_profile(customers, history):
+    p, i = history["pedidos"], history["itens_pedidos"]
+    c = customers.set_index("id")
+    o = p.join(c[["sexo", "dt_nasc"]], on="id_pessoa")
+    age = g._age_at(pd.to_datetime(o["dt_nasc"]).to_numpy(), o["dt_venda"].to_numpy())
+    o["band"] = [catalog.age_band(int(a)) for a in age]
+    cat_of = {k + 1: cat for k, (cat, _, _) in enumerate(catalog.PRODUTOS)}
+    allowed = {(r.id, cat) for r in o.itertuples()
+               for cat in catalog.PERFIS[(r.sexo, r.band)]}
+    assert all((oid, cat_of[pid]) in allowed for oid, pid in zip(i["id_pedido"], i["id_produto"]))
+    # every category sells
+    assert set(cat_of[x] for x in i["id_produto"].unique()) == set(catalog.CATEGORIAS)
+
+
+def test_fraud_rate_and_split(history):
+    f, n = history["fraudes_confirmadas"], len(history["pedidos"])
+    assert 0.007 < len(f) / n < 0.013
+    share_loc = (f["tipo_fraude"] == "localizacao").mean()
+    assert 0.35 < share_loc < 0.65
+    d = f.merge(history["pedidos"], left_on="id_pedido", right_on="id")
+    assert (d["confirmada_em"] > d["dt_venda"]).all() and (d["confirmada_em"] <= NOW).all()
+
+
+def test_where_and_which_device(customers, history):
+    a = history["auditoria_pedidos"].drop(columns="dt_venda").merge(
+        history["pedidos"], left_on="id_pedido", right_on="id")
+    a = a.merge(customers[["id", "uf"]], left_on="id_pessoa", right_on="id", suffixes=("", "_c"))
+    kind = a["id_pedido"].map(history["fraudes_confirmadas"].set_index("id_pedido")["tipo_fraude"])
+    state = pd.Series(geo.states_of_geohash(a["geohash"]), index=a.index)
+    legit, loc, dev = kind.isna(), kind == "localizacao", kind == "dispositivo"
+    # legit and device-fraud orders: near home, inside the home state
+    assert (state[legit | dev] == a["uf"][legit | dev]).all()
+    # location fraud: outside SP/MG/RJ (another state, or None = abroad / at sea)
+    assert (~state[loc].isin(HOME)).all() and state[loc].isna().any() and state[loc].notna().any()
+    habitual = pd.Series(g.habitual_device(a["id_pessoa"].to_numpy()), index=a.index)
+    assert (a["dispositivo"][legit | loc] == habitual[legit | loc]).all()
+    assert (a["dispositivo"][dev] != habitual[dev]).all()
+    assert (a["dispositivo"][dev] == g.fraud_device(a["id_pessoa"][dev].to_numpy())).all()
+    # a first order is never a device fraud
+    first = a.sort_values(["id_pessoa", "dt_venda", "id_pedido"]).groupby("id_pessoa").head(1)
+    assert not (kind[first.index] == "dispositivo").any()
+    # legit orders stay within a few km of home
+    hl = customers.set_index("id")["geohash"].reindex(a["id_pessoa"][legit])
+    la1, lo1 = geo.decode_many(hl)
+    la2, lo2 = geo.decode_many(a["geohash"][legit])
+    km = 111.32 * np.hypot(la2 - la1, (lo2 - lo1) * np.cos(np.radians(la1)))
+    assert km.max() < g.ORDER_RADIUS_KM + 0.5
+    # phones: one per customer, with the home city's DDD
+    assert a.groupby("id_pessoa")["telefone"].nunique().max() == 1
+    assert a["telefone"].str.fullmatch(r"\(\d\d\) 9\d{4}-\d{4}").all()
+
+
+def test_returning_fraudsters_exist(history):
+    """Some customers suffer device fraud twice with the same device (never_seen misses those)."""
+    f = history["fraudes_confirmadas"]
+    dev = f[f["tipo_fraude"] == "dispositivo"].merge(history["pedidos"], left_on="id_pedido",
+                                                     right_on="id")
+    assert (dev.groupby("id_pessoa").size() >= 2).sum() >= 5
+
+
+def test_device_fraud_never_overtakes_the_habitual_device():
+    rng = np.random.default_rng(0)
+    cust = rng.integers(0, 50, size=5_000)          # few customers, many orders, lots of fraud
+    kind = g._choose_kinds(np.random.default_rng(1), cust, fraud_rate=0.6)
+    for c in range(50):
+        k = kind[cust == c]
+        dev = np.cumsum(k == g.DEVICE)
+        habitual_before = np.arange(k.size) - (dev - (k == g.DEVICE))
+        assert (dev[k == g.DEVICE] <= habitual_before[k == g.DEVICE]).all()
+        assert k.size == 0 or k[0] != g.DEVICE
+
+
+def test_per_customer_traits_are_stable():
+    ids = np.array([12345678909, 11144477735, 60475606523])
+    assert (g.habitual_device(ids) == g.habitual_device(ids.copy())).all()
+    assert (g.habitual_device(ids) != g.fraud_device(ids)).all()
+    assert list(g.phone_of(ids[:1], 31)) == list(g.phone_of(ids[:1], [31]))
+    assert g.phone_of(ids[:1], 31)[0].startswith("(31) 9")
+    many = np.arange(10_000, 30_000)
+    assert (g.habitual_device(many) != g.fraud_device(many)).all()
+    assert len(set(g.habitual_device(many))) == len(catalog.DISPOSITIVOS)
+
+
+# ---- fraud rules ---------------------------------------------------------------------------
+
+def _orders(rows):
+    """Hand-made orders: (id_pedido, id_pessoa, day, device[, geohash])."""
+    df = pd.DataFrame(rows, columns=["id_pedido", "id_pessoa", "day", "dispositivo"])
+    df["dt_venda"] = pd.Timestamp("2025-01-01") + pd.to_timedelta(df.pop("day"), unit="D")
+    df["geohash"] = "6gyf4bf"
+    return df
+
+
+def test_device_variants_on_a_returning_fraudster():
+    # customer 1 uses "A"; a fraudster uses "X" twice (orders 3 and 5); legit orders in between
+    df = _orders([(1, 1, 1, "A"), (2, 1, 2, "A"), (3, 1, 3, "X"), (4, 1, 4, "A"),
+                  (5, 1, 5, "X"), (6, 1, 6, "A")])
+    habitual = fraud.device_flags(df, "habitual")
+    previous = fraud.device_flags(df, "previous")
+    never = fraud.device_flags(df, "never_seen")
+    assert habitual.tolist() == [False, False, True, False, True, False]
+    assert previous.tolist() == [False, False, True, True, True, True]    # double-counts
+    assert never.tolist() == [False, False, True, False, False, False]   # misses the return
+    assert habitual.index.tolist() == [1, 2, 3, 4, 5, 6]
+    assert habitual.index.name == "id_pedido"
+
+
+def test_previous_misses_consecutive_fraud():
+    df = _orders([(1, 7, 1, "A"), (2, 7, 2, "A"), (3, 7, 3, "X"), (4, 7, 4, "X"),
+                  (5, 7, 5, "A")])
+    assert fraud.device_flags(df, "habitual").tolist() == [False, False, True, True, False]
+    assert fraud.device_flags(df, "previous").tolist() == [False, False, True, False, True]
+    assert fraud.device_flags(df, "never_seen").tolist() == [False, False, True, False, False]
+
+
+def test_habitual_ties_keep_the_incumbent_and_first_orders_are_clean():
+    df = _orders([
+        (10, 1, 1, "A"), (11, 1, 2, "B"), (12, 1, 3, "A"),     # A=1,B=1 tie → A stays: no flag
+        (13, 1, 4, "B"), (14, 1, 5, "B"), (15, 1, 6, "A"),     # B overtakes A (3 > 2) → A flagged
+        (20, 2, 1, "Z"),                                        # first order: never flagged
+    ])
+    flags = fraud.device_flags(df, "habitual")
+    assert flags.to_dict() == {10: False, 11: True, 12: False, 13: True, 14: True, 15: True,
+                               20: False}
+    # order 14: earlier A=2, B=2 — a tie again, A keeps the title, so B is still "different"
+
+
+def test_device_rules_sort_by_time_and_keep_input_order():
+    df = _orders([(3, 1, 3, "X"), (1, 1, 1, "A"), (2, 9, 1, "B"), (4, 1, 2, "A"),
+                  (5, 9, 2, "B")])
+    for variant in fraud.DEVICE_VARIANTS:
+        flags = fraud.device_flags(df, variant)
+        assert flags.index.tolist() == [3, 1, 2, 4, 5]
+        assert flags.tolist() == [True, False, False, False, False]
+    # same sale time: the id decides
+    same = _orders([(2, 1, 1, "B"), (1, 1, 1, "A")])
+    assert fraud.device_flags(same, "habitual").to_dict() == {2: True, 1: False}
+    with pytest.raises(ValueError, match="habitual, previous, never_seen"):
+        fraud.device_flags(df, "sometimes")
+    assert fraud.device_flags(df.iloc[:0]).empty
+
+
+def test_location_rule():
+    df = _orders([(1, 1, 1, "A")] * 8)
+    df["id_pedido"] = range(1, 9)
+    df["geohash"] = [
+        geo.encode(-23.55, -46.63),      # São Paulo
+        geo.encode(-19.92, -43.94),      # Belo Horizonte
+        geo.encode(-23.00, -43.37),      # Barra da Tijuca (outside the original's toy cells)
+        geo.encode(-23.53, -46.79),      # Osasco
+        geo.encode(-20.30, -40.33),      # Vitória (ES)
+        geo.encode(-15.60, -56.10),      # Cuiabá (MT)
+        "6m3p0000",                       # the Pacific off Peru (the original's cell)
+        geo.encode(-12.05, -77.04).upper(),  # Lima, upper-case geohash
+    ]
+    assert fraud.location_flags(df).tolist() == [False] * 4 + [True] * 4
+
+
+def test_rules_on_generated_history(orders, history):
+    labels = history["fraudes_confirmadas"][["id_pedido", "tipo_fraude"]]
+    result = fraud.evaluate(fraud.all_flags(orders), labels)
+    for rule in ("location", "device_habitual"):
+        assert result.loc[rule, "precision"] >= 0.95, result
+        assert result.loc[rule, "recall"] >= 0.95, result
+    # the teaching point: the other device readings are worse, each in its own way
+    assert result.loc["device_previous", "precision"] < 0.8
+    assert result.loc["device_never_seen", "recall"] < 0.9
+    assert result.loc["device_never_seen", "precision"] >= 0.95
+
+
+def test_evaluate_arithmetic():
+    idx = pd.Index([1, 2, 3, 4, 5, 6], name="id_pedido")
+    labels = pd.DataFrame({"id_pedido": [2, 3, 5], "tipo_fraude": ["localizacao", "dispositivo",
+                                                                   "localizacao"]})
+    flags = {
+        "location": pd.Series([False, True, True, True, False, False], index=idx),
+        "device_x": pd.Series([False, False, True, False, False, False], index=idx),
+        "nothing": pd.Series(False, index=idx),
+    }
+    r = fraud.evaluate(flags, labels, types={"nothing": "dispositivo"})
+    loc = r.loc["location"]
+    assert (loc["flagged"], loc["true_positives"], loc["positives"]) == (3, 1, 2)
+    assert loc["precision"] == pytest.approx(1 / 3) and loc["recall"] == pytest.approx(0.5)
+    assert loc["precision_any"] == pytest.approx(2 / 3)
+    assert loc["f1"] == pytest.approx(2 * (1 / 3) * 0.5 / (1 / 3 + 0.5))
+    dev = r.loc["device_x"]
+    assert (dev["precision"], dev["recall"], dev["fraud_type"]) == (1.0, 1.0, "dispositivo")
+    assert math.isnan(r.loc["nothing", "precision"]) and r.loc["nothing", "recall"] == 0
+    with pytest.raises(ValueError, match="which fraud type"):
+        fraud.evaluate({"mystery": flags["location"]}, labels)
