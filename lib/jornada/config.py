@@ -105,6 +105,8 @@ class Settings:
     pg_superuser_password: str
     stack_dir: Path
     jupyter_port: int
+    # "native" (local processes started by `jornada stack`) or "compose" (docker compose runs them)
+    runtime: str
     raw: dict
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -143,6 +145,7 @@ def settings() -> Settings:
         pg_superuser_password=values.get("PG_SUPERUSER_PASSWORD", ""),
         stack_dir=stack_dir,
         jupyter_port=int(values.get("JUPYTER_PORT", "8888")),
+        runtime=values.get("JORNADA_RUNTIME", "native"),
         raw=values,
     )
 

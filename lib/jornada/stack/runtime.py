@@ -160,6 +160,15 @@ class Stack:
         return [self.services[n] for n in self.order if n in names]
 
     def up(self, names: list[str] | None = None, log=print) -> None:
+        if self.settings.runtime == "compose":
+            # Inside docker compose the services are containers: only check they answer.
+            for svc in self.select(names):
+                health = svc.health(self.context(svc))
+                if not health.ok:
+                    raise StackError(f"{svc.name} is not healthy ({health.detail}) — in compose, "
+                                     f"check `docker compose ps` and `docker compose logs {svc.name}`")
+                log(f"{svc.name}: healthy at {svc.address(self.settings)} (compose)")
+            return
         for svc in self.select(names):
             self._start(svc, log)
 
