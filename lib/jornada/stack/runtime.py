@@ -267,7 +267,8 @@ class Stack:
         for svc in self.select(None):
             ctx = self.context(svc)
             pid = self.running_pid(svc)
-            health = svc.health(ctx) if pid else Health(False, "not running — `make up`")
+            compose = self.settings.runtime == "compose"
+            health = svc.health(ctx) if pid or compose else Health(False, "not running — `make up`")
             rows.append({"service": svc.name, "describe": svc.describe, "pid": pid,
                          "healthy": health.ok, "detail": health.detail,
                          "endpoint": svc.address(self.settings)})
