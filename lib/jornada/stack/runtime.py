@@ -112,6 +112,22 @@ def ensure_service_user() -> str | None:
     return SERVICE_USER
 
 
+def ensure_traversable(path: Path) -> None:
+    """Let the unprivileged service user walk down to the stack folder.
+
+    A checkout in a private folder (e.g. `mktemp -d`, mode 700) would hide the data directory from
+    the `jornada` user; adding only the search bit (o+x) to such ancestors lets it through without
+    letting anyone list them.
+    """
+    for parent in [path, *path.parents]:
+        try:
+            mode = parent.stat().st_mode
+        except OSError:
+            continue
+        if not mode & 0o001:
+            parent.chmod(mode | 0o001)
+
+
 def chown_tree(path: Path, user: str | None) -> None:
     if user is None:
         return
@@ -193,6 +209,8 @@ class Stack:
                 f"did not start — stop it, or choose another port in .env, then `make up`")
         for d in (ctx.data_dir.parent, ctx.run_dir, ctx.log_file.parent):
             d.mkdir(parents=True, exist_ok=True)
+        if ctx.user:
+            ensure_traversable(ctx.data_dir.parent)
         if svc.prepare:
             svc.prepare(ctx)
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
