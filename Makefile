@@ -11,7 +11,7 @@ STAMP      := $(VENV)/.installed
 OUTPUT     ?= output
 PYTEST_ARGS ?=
 
-.PHONY: help setup env up down status doctor reset course test test-unit lab bench exercises clean
+.PHONY: help system-deps setup env up down status doctor reset course test test-unit lab bench exercises clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,7 +25,24 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (jornada)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP) env ## create the venv, install the pinned packages, create .env
+# Debian packages the native stack needs beyond Python: Java 17 (Kafka, Connect, Spark), Maven
+# (fetches the Kafka/Debezium jars from Maven Central) and kcat (a Kafka client nobody here
+# wrote, used by the CDC tests and lesson 03). Idempotent: installs only what is missing.
+SYSTEM_DEPS := java:openjdk-17-jre-headless mvn:maven kcat:kcat
+
+system-deps: ## install the missing Debian packages (Java, Maven, kcat) with apt-get
+	@missing=""; for dep in $(SYSTEM_DEPS); do \
+	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] && ! command -v sudo >/dev/null; then \
+	  echo "missing Debian packages:$$missing — install them as root: apt-get install -y$$missing" >&2; exit 1; \
+	fi; \
+	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	echo "installing$$missing"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing
+
+setup: system-deps $(STAMP) env ## create the venv, install the pinned packages, create .env
 
 env: $(STAMP) ## create .env from .env.example with generated secrets (never overwrites)
 	@test -f .env || $(JORNADA) env

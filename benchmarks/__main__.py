@@ -29,27 +29,29 @@ def isolate_stack() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--output", default="output/bench.json")
-    parser.add_argument("--only", nargs="*", help="subset: geo generators")
+    parser.add_argument("--only", nargs="*", help="subset: geo generators cdc")
     args = parser.parse_args(argv)
 
     isolate_stack()
     from jornada.stack import stack
-    from benchmarks import bench_generators, bench_geo
+    from benchmarks import bench_cdc, bench_generators, bench_geo
 
     st = stack()
     st.up(["oltp"], log=lambda m: print(m, file=sys.stderr))
-    suites = {"geo": bench_geo.run, "generators": bench_generators.run}
+    suites = {"geo": bench_geo.run, "generators": bench_generators.run, "cdc": bench_cdc.run}
     results = {"machine": {"cpus": __import__("os").cpu_count(), "arch": platform.machine(),
                            "python": platform.python_version()},
                "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    for name, fn in suites.items():
-        if args.only and name not in args.only:
-            continue
-        print(f"running {name} …", file=sys.stderr)
-        t0 = time.monotonic()
-        results[name] = fn()
-        results[name]["bench_seconds"] = round(time.monotonic() - t0, 1)
-    st.down(log=lambda m: print(m, file=sys.stderr))
+    try:
+        for name, fn in suites.items():
+            if args.only and name not in args.only:
+                continue
+            print(f"running {name} …", file=sys.stderr)
+            t0 = time.monotonic()
+            results[name] = fn()
+            results[name]["bench_seconds"] = round(time.monotonic() - t0, 1)
+    finally:
+        st.down(log=lambda m: print(m, file=sys.stderr))
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

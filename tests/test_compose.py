@@ -589,3 +589,68 @@ def test_interpolation_like_compose():
     with pytest.raises(MissingVariable):
         interpolate("${EMPTY:?set EMPTY}", env)
     assert interpolate("${EMPTY?fine}", env) == ""
+
+
+# ---- change data capture: kafka + connect (issue 3) ------------------------------------------
+def _listeners(value: str) -> dict[str, str]:
+    """'A://h:1,B://h:2' → {'A': 'h:1', 'B': 'h:2'}"""
+    out = {}
+    for part in value.split(","):
+        name, _, address = part.strip().partition("://")
+        out[name] = address
+    return out
+
+
+def test_cdc_services_use_the_pinned_versions_and_a_profile():
+    compose, env = load_compose(), default_env()
+    pins = read_env_file(VERSIONS_FILE)
+    services = compose["services"]
+    kafka_image = interpolate(services["kafka"]["image"], env)
+    connect_image = interpolate(services["connect"]["image"], env)
+    assert kafka_image.startswith("apache/kafka:"), "the official Apache Kafka image"
+    assert kafka_image.split("@")[0] == f"apache/kafka:{pins['KAFKA_VERSION']}"
+    assert connect_image == f"quay.io/debezium/connect:{pins['DEBEZIUM_VERSION']}"
+    for name in ("kafka", "connect"):
+        assert services[name].get("profiles") == ["cdc"], f"{name}: behind the cdc profile"
+        assert services[name].get("mem_limit"), f"{name}: a JVM needs a mem_limit"
+
+
+def test_kafka_is_kraft_with_a_listener_for_containers_and_one_for_the_host():
+    compose, env = load_compose(), default_env()
+    kafka = _environment(compose["services"]["kafka"])
+    assert not any("ZOOKEEPER" in k for k in kafka), "Kafka 4 has no ZooKeeper"
+    assert set(kafka["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    advertised = _listeners(interpolate(kafka["KAFKA_ADVERTISED_LISTENERS"], env))
+    bound = _listeners(kafka["KAFKA_LISTENERS"])
+    internal = [n for n, a in advertised.items() if a.startswith("kafka:")]
+    host = [n for n, a in advertised.items() if a.startswith("127.0.0.1:")]
+    assert internal and host, f"need one listener per side, got {advertised}"
+    # the host listener is advertised on the port compose publishes, and published to its port
+    (published,) = [interpolate(p, env) for p in compose["services"]["kafka"]["ports"]]
+    host_port, container_port = published.split(":")[1:]
+    assert advertised[host[0]] == f"127.0.0.1:{env['KAFKA_PORT']}" == f"127.0.0.1:{host_port}"
+    assert bound[host[0]].endswith(f":{container_port}")
+    assert kafka["KAFKA_INTER_BROKER_LISTENER_NAME"] == internal[0]
+    # the controller listener is not published
+    ctrl = kafka["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert ctrl not in advertised and ctrl in bound
+
+
+def test_connect_and_jupyter_reach_kafka_inside_the_network():
+    compose, env = load_compose(), default_env()
+    services = compose["services"]
+    kafka = _environment(services["kafka"])
+    internal = [a for a in _listeners(kafka["KAFKA_ADVERTISED_LISTENERS"]).values()
+                if a.startswith("kafka:")][0]
+    connect = _environment(services["connect"])
+    assert connect["BOOTSTRAP_SERVERS"] == internal
+    assert connect["CONNECT_KEY_CONVERTER_SCHEMAS_ENABLE"] == "false"
+    assert connect["CONNECT_VALUE_CONVERTER_SCHEMAS_ENABLE"] == "false"
+    for dep in ("kafka", "oltp"):
+        assert services["connect"]["depends_on"][dep]["condition"] == "service_healthy"
+    assert [interpolate(p, env) for p in services["connect"]["ports"]] == \
+        [f"127.0.0.1:{env['CONNECT_PORT']}:8083"]
+    jupyter = _environment(services["jupyter"])
+    assert jupyter["JORNADA_KAFKA_BOOTSTRAP"] == internal
+    assert jupyter["JORNADA_CONNECT_URL"] == "http://connect:8083"
+    assert (jupyter["JORNADA_CDC_DB_HOST"], jupyter["JORNADA_CDC_DB_PORT"]) == ("oltp", "5432")

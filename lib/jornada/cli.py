@@ -15,9 +15,11 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 stack_app = typer.Typer(no_args_is_help=True, help="The native runtime: real services as local processes.")
 db_app = typer.Typer(no_args_is_help=True, help="The OLTP schema.")
 gen_app = typer.Typer(no_args_is_help=True, help="Deterministic data generators.")
+cdc_app = typer.Typer(no_args_is_help=True, help="Change data capture: Debezium, Kafka Connect, Kafka.")
 app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(gen_app, name="generate")
+app.add_typer(cdc_app, name="cdc")
 
 console = Console(stderr=True)
 DEFAULT_NOW = "2026-01-31T12:00:00"
@@ -187,6 +189,61 @@ def gen_stream(rate: Optional[float] = typer.Option(None, help="orders per secon
     _guard(generators.validate, count=count, rate=rate, fraud_rate=fraud_rate, duration=duration)
     console.print(_guard(generators.run_stream, rate=rate, count=count, duration=duration, seed=seed,
                          fraud_rate=fraud_rate, new_customer_share=new_customer_share, progress=True))
+
+
+# ---- cdc ---------------------------------------------------------------------------------
+@cdc_app.command("register")
+def cdc_register(wait: bool = typer.Option(True, help="wait until the connector is RUNNING")) -> None:
+    """Prepare Postgres (role, publication, replica identity, heartbeat) and register every
+    stack/register-*.json connector in Kafka Connect. Idempotent."""
+    from . import cdc
+    from .config import ensure_env_file, reload
+
+    ensure_env_file()
+    report = _guard(cdc.ensure_capture, reload(), log=lambda m: console.print(m), wait=wait)
+    for name, r in report.items():
+        console.print(f"{name}: connector {r['connector']}, publication {r['postgres']['publication']}, "
+                      f"role {r['postgres']['role']}")
+
+
+@cdc_app.command("status")
+def cdc_status() -> None:
+    """Connector and task state, publication coverage, replication slot lag. Exit 1 on a problem."""
+    from . import cdc
+
+    st = _guard(cdc.status)
+    table = Table("what", "state")
+    s = st.get("status")
+    if s:
+        table.add_row(f"connector {s['name']}", s["connector"] or "?")
+        for t in s["tasks"]:
+            table.add_row(f"  task {t['id']}", t["state"])
+    pub = st.get("publication")
+    if pub:
+        table.add_row(f"publication {pub['name']}", f"{len(pub['tables'])} tables"
+                      + (f", MISSING {pub['missing']}" if pub["missing"] else ""))
+    slot = st.get("slot")
+    if slot:
+        table.add_row(f"slot {slot['slot_name']}",
+                      f"{'active' if slot['active'] else 'inactive'}, lag {slot['lag_bytes']} B, "
+                      f"retains {slot['retained_bytes']} B of WAL ({slot['wal_status']})")
+    Console().print(table)
+    for p in st["problems"]:
+        console.print(f"[red]problem:[/] {p}")
+    if st["problems"]:
+        raise typer.Exit(1)
+
+
+@cdc_app.command("topics")
+def cdc_topics(internal: bool = typer.Option(False, help="also Connect's internal topics")) -> None:
+    """Every topic with its number of messages."""
+    from . import cdc
+
+    topics = _guard(cdc.list_topics, internal=internal)
+    table = Table("topic", "messages")
+    for name, n in topics.items():
+        table.add_row(name, str(n))
+    Console().print(table)
 
 
 # ---- learners ----------------------------------------------------------------------------

@@ -39,13 +39,25 @@ def init_oltp(*, reset: bool = False) -> dict[str, int]:
                         conn.execute("drop table if exists " + ", ".join(reversed(OLTP_TABLES)) + " cascade")
                     conn.execute(schema_sql())
                     seed_catalogue(conn)
-                return table_counts(conn)
+                counts = table_counts(conn)
+                if reset:
+                    _restore_capture(conn)
+                return counts
         except psycopg.errors.DeadlockDetected:
             # A CDC snapshot reading the tables can deadlock with the drop; the whole reset rolled
             # back, so simply try again once the reader has moved on.
             if attempt == DEADLOCK_RETRIES:
                 raise
             time.sleep(0.5 * attempt)
+
+
+def _restore_capture(conn) -> None:
+    """Dropping a table silently removes it from its publication (and its grants and replica
+    identity go with it): after a reset, put CDC's set-up back if CDC had been set up."""
+    if conn.execute("select 1 from pg_publication limit 1").fetchone():
+        from .cdc import setup_postgres
+
+        setup_postgres()
 
 
 def seed_catalogue(conn) -> None:

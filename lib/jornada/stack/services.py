@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import Settings, settings as load_settings
+from .kafka import connect_service, kafka_service
 from .postgres import olap_endpoint, oltp_endpoint, postgres_service
 from .runtime import Service, Stack
 
@@ -18,6 +19,8 @@ def all_services() -> list[Service]:
         postgres_service("oltp", "OLTP Postgres (3NF, wal_level=logical)", oltp_endpoint,
                          after_database=_init_oltp),
         postgres_service("olap", "OLAP Postgres (warehouse)", olap_endpoint),
+        kafka_service(),
+        connect_service(),
     ]
 
 

@@ -1,0 +1,103 @@
+"""One place of versions: stack/versions.env ⇒ the jars Maven fetched for the native runtime ⇒
+the images compose runs. They must all agree, and the Debezium/Kafka pair must be one Debezium
+ships together (same Kafka Connect API line)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from jornada import versions
+from jornada.stack import kafka as kafka_stack
+
+# kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
+pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = {"m": "http://maven.apache.org/POM/4.0.0"}
+
+
+def _pom_property(pom: Path, name: str) -> str:
+    return ET.parse(pom).getroot().find(f"m:properties/m:{name}", NS).text.strip()
+
+
+def _compose_default(var: str) -> str:
+    """The `${VAR:-default}` default compose repeats (test_compose checks it equals the pin)."""
+    text = (ROOT / "stack" / "docker-compose.yml").read_text()
+    defaults = set(re.findall(r"\$\{" + var + r":-([^}]*)\}", text))
+    assert len(defaults) == 1, f"{var}: compose uses {defaults or 'no default'}"
+    return defaults.pop()
+
+
+def test_versions_env_names_kafka_and_debezium():
+    pins = versions.all_versions()
+    assert re.fullmatch(r"4\.\d+\.\d+", pins["KAFKA_VERSION"]), "Kafka 4.x (KRaft only)"
+    assert re.fullmatch(r"3\.\d+\.\d+\.Final", pins["DEBEZIUM_VERSION"])
+    assert versions.kafka_version() == pins["KAFKA_VERSION"]
+    assert versions.image_tag("apache/kafka:4.3.1@sha256:" + "a" * 64) == "4.3.1"
+    assert versions.major_minor("3.6.1.Final") == (3, 6)
+
+
+def test_poms_take_the_versions_as_properties_with_defaults_equal_to_the_pins():
+    assert _pom_property(kafka_stack.KAFKA_POM, "kafka.version") == versions.kafka_version()
+    assert _pom_property(kafka_stack.DEBEZIUM_POM, "debezium.version") == versions.debezium_version()
+    text = kafka_stack.KAFKA_POM.read_text()
+    for artifact in ("kafka_2.13", "connect-runtime", "connect-json"):
+        assert f"<artifactId>{artifact}</artifactId>" in text
+        block = text.split(f"<artifactId>{artifact}</artifactId>")[1].split("</dependency>")[0]
+        assert "${kafka.version}" in block, f"{artifact} must use the kafka.version property"
+
+
+def test_compose_images_are_derived_from_the_same_pins():
+    assert _compose_default("KAFKA_VERSION") == versions.kafka_version()
+    assert _compose_default("DEBEZIUM_VERSION") == versions.debezium_version()
+    text = (ROOT / "stack" / "docker-compose.yml").read_text()
+    assert "image: apache/kafka:${KAFKA_VERSION:-" in text
+    assert "image: quay.io/debezium/connect:${DEBEZIUM_VERSION:-" in text
+
+
+@pytest.fixture(scope="module")
+def jars():
+    """The native runtime's jars (fetched with Maven on first use, then cached)."""
+    return kafka_stack.ensure_jars(log=lambda *_: None)
+
+
+def test_native_jars_are_the_pinned_versions(jars):
+    kv, dv = versions.kafka_version(), versions.debezium_version()
+    assert (jars.kafka_version, jars.debezium_version) == (kv, dv)
+    names = sorted(p.name for p in jars.kafka_dir.glob("*.jar"))
+    for required in (f"kafka_2.13-{kv}.jar", f"kafka-server-{kv}.jar", f"kafka-clients-{kv}.jar",
+                     f"connect-runtime-{kv}.jar", f"connect-json-{kv}.jar", f"connect-api-{kv}.jar"):
+        assert required in names, f"{required} missing from {jars.kafka_dir}"
+    kafka_jars = [n for n in names if re.match(r"(kafka[-_]|connect-)", n)]
+    wrong = [n for n in kafka_jars if not n.endswith(f"-{kv}.jar")]
+    assert not wrong, f"Kafka jars of another version in the classpath: {wrong}"
+    plugin = sorted(p.name for p in jars.debezium_dir.glob("*.jar"))
+    assert f"debezium-connector-postgres-{dv}.jar" in plugin
+    wrong = [n for n in plugin if n.startswith("debezium-") and not n.endswith(f"-{dv}.jar")]
+    assert not wrong, f"Debezium jars of another version: {wrong}"
+    leaked = [n for n in plugin if re.match(r"(kafka[-_]|connect-api|slf4j|jackson-(core|databind|annotations)-)", n)]
+    assert not leaked, f"the plugin folder must not carry the worker's own classes: {leaked}"
+
+
+def test_debezium_is_built_for_this_kafka_connect_line(jars):
+    api = jars.manifest["debezium"]["kafka_connect_api"]
+    assert api, "the fetch did not record Debezium's Kafka Connect API version"
+    assert versions.major_minor(api) == versions.major_minor(versions.kafka_version()), (
+        f"Debezium {versions.debezium_version()} is built against Kafka Connect {api}, "
+        f"but stack/versions.env runs Kafka {versions.kafka_version()}: choose the pair Debezium "
+        "ships together")
+
+
+def test_running_services_report_the_pinned_versions(stack_up):
+    import requests
+
+    url = kafka_stack.connect_url(stack_up.settings)
+    assert requests.get(url + "/", timeout=5).json()["version"] == versions.kafka_version()
+    plugins = requests.get(url + "/connector-plugins", timeout=5).json()
+    postgres = [p for p in plugins if p["class"].endswith("PostgresConnector")]
+    assert [p["version"] for p in postgres] == [versions.debezium_version()]
+    assert versions.kafka_version() in kafka_stack.kafka_health(stack_up.settings).detail
