@@ -17,6 +17,8 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
+from jornada import versions
+
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "stack"
 COMPOSE_FILE = STACK / "docker-compose.yml"
@@ -40,19 +42,8 @@ URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:(?P<password>[^@\s/]+)@")
 
 # ---- env files and `${VAR}` interpolation ------------------------------------------------------
 def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines of a compose/dotenv file (comments and blanks skipped, quotes stripped)."""
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        key = key.strip().removeprefix("export ").strip()
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key] = value
-    return values
+    """KEY=VALUE lines of a compose/dotenv file (the same parser the library uses)."""
+    return versions.parse(path.read_text())
 
 
 # `$$` is a literal dollar; `${NAME}`, `${NAME:-default}`, `${NAME-default}`, `${NAME:?error}`,
