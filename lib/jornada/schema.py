@@ -40,6 +40,9 @@ def init_oltp(*, reset: bool = False) -> dict[str, int]:
                     conn.execute(schema_sql())
                     seed_catalogue(conn)
                 counts = table_counts(conn)
+                # end the read transaction first: the capture set-up ALTERs these tables from
+                # another connection and would wait forever behind our own share locks
+                conn.commit()
                 if reset:
                     _restore_capture(conn)
                 return counts
@@ -54,7 +57,9 @@ def init_oltp(*, reset: bool = False) -> dict[str, int]:
 def _restore_capture(conn) -> None:
     """Dropping a table silently removes it from its publication (and its grants and replica
     identity go with it): after a reset, put CDC's set-up back if CDC had been set up."""
-    if conn.execute("select 1 from pg_publication limit 1").fetchone():
+    had_capture = conn.execute("select 1 from pg_publication limit 1").fetchone()
+    conn.commit()
+    if had_capture:
         from .cdc import setup_postgres
 
         setup_postgres()
