@@ -384,6 +384,7 @@ def _rest(method: str, path: str, s: Settings | None = None, *, json_body=None,
     s = s or load_settings()
     url = connect_url(s) + path
     last = None
+    timeouts = 0
     for attempt in range(retries):
         try:
             resp = requests.request(method, url, json=json_body, timeout=timeout_s)
@@ -391,8 +392,13 @@ def _rest(method: str, path: str, s: Settings | None = None, *, json_body=None,
             raise CdcError(f"Kafka Connect not reachable at {connect_url(s)} — "
                            f"{_up_hint(s, 'kafka connect')}, then `jornada cdc status`") from None
         except requests.Timeout:
+            # alive but busy (a worker that just (re)started is still rebalancing on a loaded
+            # machine): worth two more tries; a dead worker is refused at once above
+            timeouts += 1
+            if timeouts < 3:
+                continue
             raise CdcError(f"Kafka Connect at {connect_url(s)} did not answer within {timeout_s:.0f}s "
-                           f"— is it still starting? see {_log_hint(s, 'connect')}") from None
+                           f"(3 tries) — is it still starting? see {_log_hint(s, 'connect')}") from None
         # 409: a rebalance is in progress; 500 "Request timed out": the herder is busy starting
         if resp.status_code == 409 or (resp.status_code >= 500 and "timed out" in resp.text.lower()):
             last = resp
