@@ -1,0 +1,255 @@
+"""Lesson 03 (change data capture): what the lesson and its solution recorded, and the grader.
+
+The recorded numbers come from the session-wide course run (fixture ``records``), so what this
+file asserts is what `make course` reports. Latencies are measured, never asserted beyond being
+numbers; counts that follow from the lesson's deterministic dataset are asserted exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jornada import exercises
+
+LESSON = "03_change_data_capture"
+SOLUTION = f"solutions/{LESSON}"
+EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"
+# kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
+pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+
+TASKS = ["task_count_ops", "task_rebuild_state", "task_add_table_to_capture", "task_consume_all"]
+
+
+@pytest.fixture(scope="module")
+def lesson(records):
+    rec = records.get(LESSON)
+    assert rec, f"notebooks/{LESSON}.ipynb recorded nothing (did it fail? see test_notebooks)"
+    return rec
+
+
+def test_snapshot_reads_every_existing_row_once(lesson):
+    assert lesson["snapshot_events"] > 0
+    assert lesson["snapshot_events"] == lesson["snapshot_rows"], "one op=r event per row"
+    assert lesson["snapshot_ops"] == ["r"]
+
+
+def test_streaming_shows_create_update_delete_and_a_tombstone(lesson):
+    assert lesson["ops_seen"] == {"c": 3, "u": 1, "d": 1}
+    assert lesson["tombstone_seen"] is True
+
+
+def test_schema_change_reaches_the_events(lesson):
+    assert lesson["schema_change_seen"] is True
+
+
+def test_publication_trap_a_new_table_is_not_captured(lesson):
+    assert lesson["cupons_captured"] is False
+
+
+def test_least_privilege_replication_role(lesson):
+    assert lesson["debezium_role_superuser"] is False
+    assert lesson["debezium_role_replication"] is True
+
+
+def test_restart_loses_nothing(lesson):
+    assert lesson["restart_missing"] == 0
+
+
+def test_heartbeat_frees_the_pinned_wal(lesson):
+    lag = lesson["slot_lag_bytes"]
+    assert lag["pinned"] > lag["before"], "WAL on an uncaptured table must show up as slot lag"
+    assert lesson["heartbeat_moved_slot"] is True
+    assert lag["after_heartbeat"] < lag["pinned"]
+
+
+def test_every_streamed_order_reaches_the_topic(lesson):
+    assert lesson["stream_orders_written"] > 0
+    assert lesson["stream_order_ids_on_topic"] == lesson["stream_orders_written"]
+    assert lesson["stream_missing"] == 0
+
+
+def test_latency_was_measured(lesson):
+    # measured live: only sanity, never a speed threshold
+    for key in ("latency_p50_ms", "latency_p95_ms"):
+        assert isinstance(lesson[key], (int, float)) and math.isfinite(lesson[key])
+    assert lesson["latency_p50_ms"] <= lesson["latency_p95_ms"]
+
+
+def test_consumer_lag_is_zero_after_consuming(lesson):
+    assert lesson["consumer_lag_before_commit"] >= lesson["stream_orders_written"]
+    assert lesson["consumer_lag_after"] == 0
+
+
+def test_solution_passes_every_task(records):
+    rec = records.get(SOLUTION)
+    assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
+    assert rec["checks_passed"] == ["add_table_to_capture", "consume_all", "count_ops", "rebuild_state"]
+
+
+# ---- the grader: `jornada check 03` ------------------------------------------------------
+def _check(notebook: Path) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("jornada")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jornada.cli"]
+    env = {**os.environ, "COLUMNS": "400"}  # one table row per task: hints are not wrapped
+    return subprocess.run(cmd + ["check", "03", "--notebook", str(notebook)], capture_output=True,
+                          text=True, env=env, timeout=600)
+
+
+def _rows(stdout: str) -> dict[str, str]:
+    return {line.split("│")[1].strip(): line for line in stdout.splitlines()
+            if line.startswith("│") and "task_" in line}
+
+
+def test_check_passes_on_the_solution(stack_up):
+    done = _check(exercises.SOLUTIONS / f"{LESSON}.ipynb")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4/4 tasks pass" in done.stdout
+
+
+def test_check_says_to_do_on_the_untouched_exercise(stack_up):
+    done = _check(EXERCISE)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = _rows(done.stdout)
+    assert set(rows) == set(TASKS)
+    assert all("to do" in row for row in rows.values())
+    assert "0/4 tasks pass" in done.stdout
+
+
+# Two classic mistakes: snapshot reads counted as creates; events applied in ts_ms order.
+SNAPSHOT_AS_CREATES = '''
+    changes = events[events["op"].notna()].replace({"op": {"r": "c"}})
+    return pd.crosstab(changes["table"], changes["op"]).reindex(columns=["c", "u", "d"], fill_value=0)
+'''
+ORDER_BY_TS = '''
+    state = {}
+    for row in events.sort_values("source_ts_ms", kind="stable").itertuples():
+        if row.op in ("r", "c", "u"):
+            state[row.key["id"]] = row.after
+        elif row.op == "d":
+            state.pop(row.key["id"], None)
+    return pd.DataFrame(list(state.values())).set_index("id")
+'''
+
+
+def _fill(nb, function: str, body: str) -> None:
+    cells = [c for c in nb.cells if c.cell_type == "code" and f"def {function}" in c.source]
+    assert len(cells) == 1, function
+    src = cells[0].source
+    blank = next(line for line in src.splitlines() if "raise NotImplementedError" in line)
+    cells[0].source = src.replace(blank, body.strip("\n"))
+
+
+def test_planted_mistakes_get_their_teaching_hints(stack_up, tmp_path):
+    nb = nbformat.read(EXERCISE, as_version=4)
+    _fill(nb, "count_ops", SNAPSHOT_AS_CREATES)
+    _fill(nb, "rebuild_state", ORDER_BY_TS)
+    planted = tmp_path / f"{LESSON}.ipynb"
+    nbformat.write(nb, planted)
+    done = _check(planted)
+    assert done.returncode == 1, done.stdout + done.stderr
+    rows = _rows(done.stdout)
+    assert "fail" in rows["task_count_ops"] and "snapshot reads (op = 'r')" in rows["task_count_ops"]
+    assert "fail" in rows["task_rebuild_state"]
+    assert "order by offset, not by ts_ms" in rows["task_rebuild_state"]
+    assert "to do" in rows["task_add_table_to_capture"]  # the other tasks are untouched
+    assert "to do" in rows["task_consume_all"]
+
+
+# ---- the checks themselves, without the grader (no service needed for tasks 1 and 2) --------
+def test_planted_streams_are_deterministic():
+    from jornada.checks import lesson03
+
+    a, b = lesson03.planted_events(), lesson03.planted_events()
+    assert a.equals(b)
+    (s1, want1), (s2, want2) = lesson03.planted_pessoas_stream(), lesson03.planted_pessoas_stream()
+    assert s1.equals(s2) and want1 == want2
+    assert len(want1) == 6 and (s1["op"] == "r").any() and s1["tombstone"].any()
+
+
+def test_count_ops_hints_for_tombstones_counted_as_deletes():
+    import pandas as pd
+
+    from jornada.checks import TaskFailed, lesson03
+
+    def tombstones_as_deletes(events):
+        e = events.assign(table=events["topic"].str.rsplit(".", n=1).str[-1],
+                          op=events["op"].fillna("d"))
+        return pd.crosstab(e["table"], e["op"]).reindex(columns=["c", "u", "d"], fill_value=0)
+
+    with pytest.raises(TaskFailed, match="tombstones have no op — did you filter on op = 'd'"):
+        lesson03.task_count_ops(tombstones_as_deletes)
+
+
+def test_rebuild_state_hint_for_kept_deleted_rows():
+    import pandas as pd
+
+    from jornada.checks import TaskFailed, lesson03
+
+    def never_delete(events):
+        state = {}
+        for row in events.sort_values("offset").itertuples():
+            if row.op in ("r", "c", "u"):
+                state[row.key["id"]] = row.after
+        return pd.DataFrame(list(state.values())).set_index("id")
+
+    with pytest.raises(TaskFailed, match="did you drop keys whose last event is op = 'd'"):
+        lesson03.task_rebuild_state(never_delete)
+
+
+def test_an_untouched_blank_propagates_not_implemented():
+    from jornada.checks import lesson03
+
+    def blank(events):
+        raise NotImplementedError("your turn")
+
+    for task in (lesson03.task_count_ops, lesson03.task_rebuild_state):
+        with pytest.raises(NotImplementedError):
+            task(blank)
+
+
+
+def test_capture_check_teaches_the_publication_trap_and_cleans_up(stack_up):
+    from psycopg import sql
+
+    from jornada import cdc
+    from jornada.checks import TaskFailed, lesson03
+    from jornada.config import settings
+    from jornada.db import connect
+
+    publication = lesson03.publication_of_connector()
+
+    def forgot_the_publication(conn, table):
+        t = sql.Identifier(table)
+        conn.execute(sql.SQL("alter table {} replica identity full").format(t))
+        role = sql.Identifier(settings().get("DEBEZIUM_USER", "debezium"))
+        conn.execute(sql.SQL("grant select on {} to {}").format(t, role))
+
+    with pytest.raises(TaskFailed, match=f"not in publication {publication} — this is the publication trap"):
+        lesson03.task_add_table_to_capture(forgot_the_publication)
+    with connect("oltp") as conn:
+        assert conn.execute("select to_regclass('public.cupons')").fetchone()[0] is None, \
+            "the check drops the table it created"
+    assert not [c for c in cdc.connectors() if c.startswith("lesson03-")]
+
+
+def test_capture_check_teaches_the_missing_grant(stack_up):
+    from psycopg import sql
+
+    from jornada.checks import TaskFailed, lesson03
+
+    publication = lesson03.publication_of_connector()
+
+    def no_grant(conn, table):
+        t = sql.Identifier(table)
+        conn.execute(sql.SQL("alter table {} replica identity full").format(t))
+        conn.execute(sql.SQL("alter publication {} add table {}").format(sql.Identifier(publication), t))
+
+    with pytest.raises(TaskFailed, match="cannot SELECT cupons: streaming would work, but a snapshot"):
+        lesson03.task_add_table_to_capture(no_grant)
