@@ -73,18 +73,23 @@ import json
 import logging
 import re
 import time
+import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import psycopg
+from psycopg import sql
+
 from .config import REPO_ROOT, Settings, settings as load_settings
-from .db import ServiceUnavailable
+from .db import ServiceUnavailable, connect
 
 STACK_DIR = REPO_ROOT / "stack"
 CONNECTOR = "liga-oltp"
 HEARTBEAT_TABLE = "cdc_heartbeat"
 COLUMNS = ["op", "before", "after", "source_ts_ms", "lsn", "key", "offset", "partition",
-           "timestamp", "tombstone", "table", "snapshot", "txid", "ts_ms"]
+           "timestamp", "tombstone", "table", "snapshot", "txid", "ts_ms", "topic"]
 
 # Before-images: with the default identity (the primary key), an UPDATE or DELETE event carries
 # only the key columns in `before`. FULL logs the whole old row — more WAL per update/delete, but
@@ -667,7 +672,7 @@ def _parse(raw: bytes | None):
 def _row(msg) -> dict:
     key = _parse(msg.key)
     value = _parse(msg.value)
-    row = {"key": key, "offset": msg.offset, "partition": msg.partition,
+    row = {"key": key, "offset": msg.offset, "partition": msg.partition, "topic": msg.topic,
            "timestamp": msg.timestamp, "tombstone": value is None}
     if isinstance(value, dict) and "op" in value:
         source = value.get("source") or {}
@@ -802,3 +807,155 @@ def decode_temporal(rows, table: str, s: Settings | None = None):
     if isinstance(rows, dict):
         return one(rows)
     return [one(r) for r in rows] if isinstance(rows, list) else rows.map(one)
+
+
+# ---- short-lived connectors and a capture barrier (lesson 03 and its checks) ---------------
+TEMP_PREFIX = "lesson03"          # connectors lesson03-<tag>-<hex>, slots lesson03_<tag>_<hex>
+TEMP_TOPIC_PREFIX = "l03"         # topics l03<tag><hex>.public.<table>
+
+
+# ---- a short-lived second connector ----------------------------------------------------------
+@dataclass
+class TempConnector:
+    name: str
+    slot: str
+    prefix: str
+    tables: list[str]
+    config: dict = field(repr=False, default_factory=dict)
+
+    def topic(self, table: str) -> str:
+        return f"{self.prefix}.public.{table}"
+
+
+def _replication_conn(s):
+    """A connection as the Debezium role: REPLICATION lets it drop a replication slot."""
+    values = placeholder_values(s)
+    return connect(s.oltp, autocommit=True, user=values["DEBEZIUM_USER"],
+                   password=values["DEBEZIUM_PASSWORD"])
+
+
+def _drop(name: str | None, slot: str | None, prefix: str | None, s, wait_s: float = 30) -> None:
+    """Delete the connector, then its (by then inactive) slot, then its topics."""
+    if name:
+        _rest("DELETE", f"/connectors/{name}", s, timeout_s=30)  # noqa: SLF001
+    if slot:
+        deadline = time.monotonic() + wait_s
+        with _replication_conn(s) as conn:
+            while True:
+                row = conn.execute("select active from pg_replication_slots where slot_name = %s",
+                                   (slot,)).fetchone()
+                if row is None:
+                    break
+                if not row[0]:
+                    try:
+                        conn.execute("select pg_drop_replication_slot(%s)", (slot,))
+                        break
+                    except psycopg.errors.ObjectInUse:  # the task grabbed it again: retry
+                        pass
+                if time.monotonic() > deadline:
+                    raise CdcError(f"replication slot {slot} still active {wait_s:.0f}s after its "
+                                       f"connector was deleted — drop it by hand once inactive: "
+                                       f"select pg_drop_replication_slot('{slot}')")
+                time.sleep(0.3)
+    if prefix:
+        from kafka import KafkaAdminClient
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(s), client_id="jornada-l03")
+        try:
+            doomed = [t for t in admin.list_topics() if t.startswith(prefix + ".")]
+            if doomed:
+                admin.delete_topics(doomed)
+        finally:
+            admin.close()
+
+
+def drop_leftovers(s=None) -> list[str]:
+    """Remove temporary connectors, slots and topics an interrupted run left behind.
+
+    An abandoned slot is the dangerous part: it pins WAL forever (see the lesson's heartbeat
+    section), so every temporary connector starts by sweeping them.
+    """
+    s = s or load_settings()
+    removed = []
+    for name in connectors(s):
+        if name.startswith(TEMP_PREFIX + "-"):
+            _rest("DELETE", f"/connectors/{name}", s, timeout_s=30)  # noqa: SLF001
+            removed.append(f"connector {name}")
+    with _replication_conn(s) as conn:
+        slots = [r[0] for r in conn.execute(
+            "select slot_name from pg_replication_slots where slot_name like %s",
+            (TEMP_PREFIX + "\\_%",))]
+    for slot in slots:
+        _drop(None, slot, None, s)
+        removed.append(f"slot {slot}")
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers(s), client_id="jornada-l03")
+    try:
+        doomed = [t for t in admin.list_topics() if t.startswith(TEMP_TOPIC_PREFIX)
+                  and ".public." in t]
+        if doomed:
+            admin.delete_topics(doomed)
+            removed += [f"topic {t}" for t in doomed]
+    finally:
+        admin.close()
+    return removed
+
+
+@contextmanager
+def temporary_connector(tables: list[str], *, tag: str = "demo", snapshot_mode: str = "initial",
+                        s=None):
+    """A second Debezium connector, for a demo or a check, removed afterwards whatever happens.
+
+    It is the course connector's config (stack/register-liga-oltp.json) with only what makes a
+    connector independent changed: its own ``topic.prefix`` (its own topics), its own
+    ``slot.name`` (its own position in the WAL) and — because Connect keys source offsets by
+    connector name — its own offsets. ``table.include.list`` is ``tables``; no heartbeat. It reads
+    the same publication as the course connector. On exit: connector deleted, slot dropped,
+    topics deleted.
+    """
+    s = s or load_settings()
+    drop_leftovers(s)
+    suffix = uuid.uuid4().hex[:6]
+    name = f"{TEMP_PREFIX}-{tag}-{suffix}"
+    slot = f"{TEMP_PREFIX}_{tag}_{suffix}"
+    prefix = f"{TEMP_TOPIC_PREFIX}{tag}{suffix}"
+    config = connector_config(s=s)
+    config.pop("heartbeat.action.query", None)
+    config.update({"topic.prefix": prefix, "slot.name": slot, "snapshot.mode": snapshot_mode,
+                   "table.include.list": ",".join(f"public.{t}" for t in tables),
+                   "heartbeat.interval.ms": "0"})
+    tc = TempConnector(name, slot, prefix, list(tables), config)
+    try:
+        _rest("PUT", f"/connectors/{name}/config", s, json_body=config,  # noqa: SLF001
+                  timeout_s=30, ok=(200, 201))
+        yield tc
+    finally:
+        _drop(name, slot, prefix, s)
+
+
+def wait_for_capture(timeout_s: float = 120, s=None) -> float:
+    """A barrier: commit a marker change and wait until its event is in Kafka; returns the seconds.
+
+    Debezium publishes changes in commit order, so once the marker (an upsert of the heartbeat
+    row, in its own transaction) is on its topic, every change committed before it is in Kafka
+    too. Lessons run after others that wrote hundreds of thousands of rows: this makes "read from
+    the end offsets" mean "from after everything earlier", not "from wherever CDC had got to".
+    """
+    s = s or load_settings()
+    table = HEARTBEAT_TABLE
+    topic = topic_for(table)
+    start = end_offsets(topic, s)
+    t0 = time.monotonic()
+    with connect(s.oltp) as conn, conn.transaction():
+        conn.execute(sql.SQL("insert into {} (id, beat_at) values (1, clock_timestamp()) on conflict (id) "
+                             "do update set beat_at = excluded.beat_at").format(sql.Identifier(table)))
+        xid = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0]) % 2**32
+    while time.monotonic() - t0 < timeout_s:
+        events = read_topic(topic, offsets=start, timeout_s=5, s=s)
+        if (events["txid"].dropna().astype("int64") == xid).any():
+            return time.monotonic() - t0
+        time.sleep(0.25)
+    check_connector(s=s)  # a FAILED connector explains itself
+    raise CdcError(f"CDC did not deliver a marker change within {timeout_s:.0f}s — is the connector "
+                       "far behind? `jornada cdc status` shows the slot's lag")

@@ -14,10 +14,8 @@ Kafka Connect and Kafka, and leave them as they found them.
 - task_consume_all: ``consume_all(group, topic)`` — a consumer group reads a topic to its end and
   commits, so its lag is 0.
 
-It also holds two helpers of the lesson (candidates for :mod:`jornada.cdc`):
-:func:`temporary_connector`, a short-lived second Debezium connector with its own slot, offsets
-and topic prefix (the lesson's snapshot demo, task 3's check), and :func:`wait_for_capture`, a
-barrier that returns once everything committed so far is in Kafka.
+The lesson's helpers :func:`jornada.cdc.temporary_connector` (a short-lived second connector)
+and :func:`jornada.cdc.wait_for_capture` (a barrier) live in the cdc module.
 
 Only the learner's own errors escape from the learner's code: NotImplementedError of an untouched
 blank propagates unchanged (the grader reports "to do"); wrong answers raise TaskFailed with a hint.
@@ -25,10 +23,7 @@ blank propagates unchanged (the grader reports "to do"); wrong answers raise Tas
 
 from __future__ import annotations
 
-import time
 import uuid
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import pandas as pd
 import psycopg
@@ -41,157 +36,6 @@ from . import TaskFailed, call, expect, passed
 
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
-
-TEMP_PREFIX = "lesson03"          # connectors lesson03-<tag>-<hex>, slots lesson03_<tag>_<hex>
-TEMP_TOPIC_PREFIX = "l03"         # topics l03<tag><hex>.public.<table>
-
-
-# ---- a short-lived second connector ----------------------------------------------------------
-@dataclass
-class TempConnector:
-    name: str
-    slot: str
-    prefix: str
-    tables: list[str]
-    config: dict = field(repr=False, default_factory=dict)
-
-    def topic(self, table: str) -> str:
-        return f"{self.prefix}.public.{table}"
-
-
-def _replication_conn(s):
-    """A connection as the Debezium role: REPLICATION lets it drop a replication slot."""
-    values = cdc.placeholder_values(s)
-    return connect(s.oltp, autocommit=True, user=values["DEBEZIUM_USER"],
-                   password=values["DEBEZIUM_PASSWORD"])
-
-
-def _drop(name: str | None, slot: str | None, prefix: str | None, s, wait_s: float = 30) -> None:
-    """Delete the connector, then its (by then inactive) slot, then its topics."""
-    if name:
-        cdc._rest("DELETE", f"/connectors/{name}", s, timeout_s=30)  # noqa: SLF001
-    if slot:
-        deadline = time.monotonic() + wait_s
-        with _replication_conn(s) as conn:
-            while True:
-                row = conn.execute("select active from pg_replication_slots where slot_name = %s",
-                                   (slot,)).fetchone()
-                if row is None:
-                    break
-                if not row[0]:
-                    try:
-                        conn.execute("select pg_drop_replication_slot(%s)", (slot,))
-                        break
-                    except psycopg.errors.ObjectInUse:  # the task grabbed it again: retry
-                        pass
-                if time.monotonic() > deadline:
-                    raise cdc.CdcError(f"replication slot {slot} still active {wait_s:.0f}s after its "
-                                       f"connector was deleted — drop it by hand once inactive: "
-                                       f"select pg_drop_replication_slot('{slot}')")
-                time.sleep(0.3)
-    if prefix:
-        from kafka import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=cdc.bootstrap_servers(s), client_id="jornada-l03")
-        try:
-            doomed = [t for t in admin.list_topics() if t.startswith(prefix + ".")]
-            if doomed:
-                admin.delete_topics(doomed)
-        finally:
-            admin.close()
-
-
-def drop_leftovers(s=None) -> list[str]:
-    """Remove temporary connectors, slots and topics an interrupted run left behind.
-
-    An abandoned slot is the dangerous part: it pins WAL forever (see the lesson's heartbeat
-    section), so every temporary connector starts by sweeping them.
-    """
-    s = s or load_settings()
-    removed = []
-    for name in cdc.connectors(s):
-        if name.startswith(TEMP_PREFIX + "-"):
-            cdc._rest("DELETE", f"/connectors/{name}", s, timeout_s=30)  # noqa: SLF001
-            removed.append(f"connector {name}")
-    with _replication_conn(s) as conn:
-        slots = [r[0] for r in conn.execute(
-            "select slot_name from pg_replication_slots where slot_name like %s",
-            (TEMP_PREFIX + "\\_%",))]
-    for slot in slots:
-        _drop(None, slot, None, s)
-        removed.append(f"slot {slot}")
-    from kafka import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=cdc.bootstrap_servers(s), client_id="jornada-l03")
-    try:
-        doomed = [t for t in admin.list_topics() if t.startswith(TEMP_TOPIC_PREFIX)
-                  and ".public." in t]
-        if doomed:
-            admin.delete_topics(doomed)
-            removed += [f"topic {t}" for t in doomed]
-    finally:
-        admin.close()
-    return removed
-
-
-@contextmanager
-def temporary_connector(tables: list[str], *, tag: str = "demo", snapshot_mode: str = "initial",
-                        s=None):
-    """A second Debezium connector, for a demo or a check, removed afterwards whatever happens.
-
-    It is the course connector's config (stack/register-liga-oltp.json) with only what makes a
-    connector independent changed: its own ``topic.prefix`` (its own topics), its own
-    ``slot.name`` (its own position in the WAL) and — because Connect keys source offsets by
-    connector name — its own offsets. ``table.include.list`` is ``tables``; no heartbeat. It reads
-    the same publication as the course connector. On exit: connector deleted, slot dropped,
-    topics deleted.
-    """
-    s = s or load_settings()
-    drop_leftovers(s)
-    suffix = uuid.uuid4().hex[:6]
-    name = f"{TEMP_PREFIX}-{tag}-{suffix}"
-    slot = f"{TEMP_PREFIX}_{tag}_{suffix}"
-    prefix = f"{TEMP_TOPIC_PREFIX}{tag}{suffix}"
-    config = cdc.connector_config(s=s)
-    config.pop("heartbeat.action.query", None)
-    config.update({"topic.prefix": prefix, "slot.name": slot, "snapshot.mode": snapshot_mode,
-                   "table.include.list": ",".join(f"public.{t}" for t in tables),
-                   "heartbeat.interval.ms": "0"})
-    tc = TempConnector(name, slot, prefix, list(tables), config)
-    try:
-        cdc._rest("PUT", f"/connectors/{name}/config", s, json_body=config,  # noqa: SLF001
-                  timeout_s=30, ok=(200, 201))
-        yield tc
-    finally:
-        _drop(name, slot, prefix, s)
-
-
-def wait_for_capture(timeout_s: float = 120, s=None) -> float:
-    """A barrier: commit a marker change and wait until its event is in Kafka; returns the seconds.
-
-    Debezium publishes changes in commit order, so once the marker (an upsert of the heartbeat
-    row, in its own transaction) is on its topic, every change committed before it is in Kafka
-    too. Lessons run after others that wrote hundreds of thousands of rows: this makes "read from
-    the end offsets" mean "from after everything earlier", not "from wherever CDC had got to".
-    """
-    s = s or load_settings()
-    table = cdc.HEARTBEAT_TABLE
-    topic = cdc.topic_for(table)
-    start = cdc.end_offsets(topic, s)
-    t0 = time.monotonic()
-    with connect(s.oltp) as conn, conn.transaction():
-        conn.execute(sql.SQL("insert into {} (id, beat_at) values (1, clock_timestamp()) on conflict (id) "
-                             "do update set beat_at = excluded.beat_at").format(sql.Identifier(table)))
-        xid = int(conn.execute("select pg_current_xact_id()::text").fetchone()[0]) % 2**32
-    while time.monotonic() - t0 < timeout_s:
-        events = cdc.read_topic(topic, offsets=start, timeout_s=5, s=s)
-        if (events["txid"].dropna().astype("int64") == xid).any():
-            return time.monotonic() - t0
-        time.sleep(0.25)
-    cdc.check_connector(s=s)  # a FAILED connector explains itself
-    raise cdc.CdcError(f"CDC did not deliver a marker change within {timeout_s:.0f}s — is the connector "
-                       "far behind? `jornada cdc status` shows the slot's lag")
-
 
 # ---- planted change events (tasks 1 and 2) ---------------------------------------------------
 EVENT_COLUMNS = ["topic", "partition", "offset", "key", "op", "before", "after", "source_ts_ms",
@@ -574,7 +418,7 @@ def task_add_table_to_capture(fn) -> None:
             # proof: a connector that includes the table snapshots a row and streams a new one
             conn.execute(sql.SQL("insert into {} (codigo, desconto, valido_ate) values "
                                  "('BEMVINDO10', 10, date '2026-12-31')").format(sql.Identifier(table)))
-            with temporary_connector([table], tag="check", s=s) as tc:
+            with cdc.temporary_connector([table], tag="check", s=s) as tc:
                 snap = cdc.read_topic(tc.topic(table), min_messages=1, timeout_s=60, s=s)
                 if snap.empty:
                     st = cdc.connector_status(tc.name, s) or {}
