@@ -29,16 +29,17 @@ def isolate_stack() -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
     parser.add_argument("--output", default="output/bench.json")
-    parser.add_argument("--only", nargs="*", help="subset: geo generators cdc")
+    parser.add_argument("--only", nargs="*", help="subset: geo generators cdc warehouse")
     args = parser.parse_args(argv)
 
     isolate_stack()
     from jornada.stack import stack
-    from benchmarks import bench_cdc, bench_generators, bench_geo
+    from benchmarks import bench_cdc, bench_generators, bench_geo, bench_warehouse
 
     st = stack()
     st.up(["oltp"], log=lambda m: print(m, file=sys.stderr))
-    suites = {"geo": bench_geo.run, "generators": bench_generators.run, "cdc": bench_cdc.run}
+    suites = {"geo": bench_geo.run, "generators": bench_generators.run, "cdc": bench_cdc.run,
+              "warehouse": bench_warehouse.run}
     results = {"machine": {"cpus": __import__("os").cpu_count(), "arch": platform.machine(),
                            "python": platform.python_version()},
                "started": time.strftime("%Y-%m-%dT%H:%M:%S")}

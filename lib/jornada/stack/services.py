@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..config import Settings, settings as load_settings
+from .airflow import airflow_service
 from .kafka import connect_service, kafka_service
 from .postgres import olap_endpoint, oltp_endpoint, postgres_service
 from .runtime import Service, Stack
@@ -21,6 +22,7 @@ def all_services() -> list[Service]:
         postgres_service("olap", "OLAP Postgres (warehouse)", olap_endpoint),
         kafka_service(),
         connect_service(),
+        airflow_service(),
     ]
 
 

@@ -1,0 +1,130 @@
+"""Shared pieces of the Liga Sudoers DAGs: assets, default arguments, small task bodies.
+
+Everything heavy is imported inside the functions: the DAG processor re-parses these files every
+30 s, so module level stays import-light (no pandas, no database connection at parse time).
+The real work lives in the course library (jornada.generators, jornada.cdc, jornada.warehouse),
+so the same code runs from a notebook, the CLI, a test or a task.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import Asset
+
+# Data-aware scheduling (Airflow 3 "assets"): a task that declares an asset as an outlet emits
+# an event when it succeeds; DAGs scheduled on that asset run after it.
+OLTP_PEDIDOS = Asset(name="oltp_pedidos", uri="postgres://oltp:5432/liga_sudoers/public/pedidos",
+                     group="liga_sudoers")
+WAREHOUSE_RAW = Asset(name="warehouse_raw", uri="postgres://olap:5432/liga_sudoers_dw/raw/pedidos",
+                      group="liga_sudoers")
+WAREHOUSE_MARTS = Asset(name="warehouse_marts",
+                        uri="postgres://olap:5432/liga_sudoers_dw/marts/fato_pedidos",
+                        group="liga_sudoers")
+
+START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+DEFAULT_ARGS = {
+    "owner": "liga_sudoers",
+    # transient trouble (a service restarting, a lock timeout) is retried; a failing data test is
+    # not transient — dbt_build and the quality gates set retries=0 themselves
+    "retries": 2,
+    "retry_delay": timedelta(seconds=10),
+    "retry_exponential_backoff": True,
+    "execution_timeout": timedelta(minutes=30),
+}
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def generate_history(customers: int, orders: int, seed: int, now: str | None,
+                     reset: bool = False) -> dict:
+    """Customers, then back-dated orders for them (bulk COPY, one transaction each)."""
+    from jornada import generators, schema
+
+    when = datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
+    out: dict = {"now": when.isoformat(), "seed": seed}
+    if reset:
+        # dropping the tables also drops them from the CDC publication: init_oltp puts the
+        # capture set-up back; the warehouse's next load notices and takes a snapshot
+        out["reset"] = schema.init_oltp(reset=True)
+    else:
+        schema.init_oltp()
+    if customers:
+        out["customers"] = generators.load_customers(customers, seed=seed, now=when)
+    if orders:
+        out["history"] = generators.load_history(orders, seed=seed, now=when, progress=False)
+    out["counts"] = schema.table_counts()
+    log(f"history load: {out}")
+    return out
+
+
+def ensure_cdc(wait: bool = True) -> dict:
+    """Postgres side + connector registered (idempotent); raises when Connect/Kafka are down."""
+    from jornada import cdc
+
+    report = cdc.ensure_capture(log=log, wait=wait, timeout_s=90)
+    return {name: {"connector": r["connector"], "publication": r["postgres"]["publication"]}
+            for name, r in report.items()}
+
+
+def cdc_status(max_lag_mb: float = 256) -> dict:
+    """Connector and task RUNNING, publication complete, slot active and not falling behind."""
+    from jornada import cdc
+
+    st = cdc.status()
+    problems = list(st["problems"])
+    slot = st.get("slot") or {}
+    if slot and slot.get("lag_bytes") is not None and slot["lag_bytes"] > max_lag_mb * 2**20:
+        problems.append(f"replication slot {slot['slot_name']} is {slot['lag_bytes'] / 2**20:.0f} MiB "
+                        f"behind (limit {max_lag_mb} MiB): is the connector consuming?")
+    summary = {"connector": (st.get("status") or {}).get("connector"),
+               "tasks": [t["state"] for t in (st.get("status") or {}).get("tasks", [])],
+               "slot_active": slot.get("active"), "slot_lag_bytes": slot.get("lag_bytes"),
+               "problems": problems}
+    log(f"cdc status: {summary}")
+    if problems:
+        raise RuntimeError("CDC is not healthy:\n  " + "\n  ".join(problems))
+    return summary
+
+
+def load_warehouse(mode: str = "auto") -> dict:
+    """Raw mirror ← OLTP: apply the CDC stream (snapshot when it cannot), or force a snapshot."""
+    from jornada import warehouse
+
+    if mode == "snapshot":
+        out = {"mode": "snapshot", **warehouse.extract_snapshot(log=log)}
+    else:
+        out = warehouse.load(log=log)
+    log(f"warehouse load: {out}")
+    return _jsonable(out)
+
+
+def dbt_build(select: str | None = None, full_refresh: bool = False) -> dict:
+    """`dbt build` (models, snapshot, data tests, unit tests); any failing test fails the task."""
+    from jornada import warehouse
+
+    args = ["build"]
+    if select:
+        args += ["--select", select]
+    if full_refresh:
+        args.append("--full-refresh")
+    result = warehouse.dbt(*args, echo=log)
+    return {"seconds": result.seconds, "summary": result.summary()}
+
+
+def quality_gate(check_fact: bool, max_age_s: float = 3600) -> dict:
+    from jornada import warehouse
+
+    report = warehouse.quality_gate(check_fact=check_fact, max_age_s=max_age_s)
+    log(f"quality gate passed: {report}")
+    return _jsonable(report)
+
+
+def _jsonable(obj):
+    """XCom values must be JSON: decimals/datetimes become strings."""
+    import json
+
+    return json.loads(json.dumps(obj, default=str))

@@ -1,0 +1,202 @@
+"""The Airflow DAGs (dags/): they import, have the expected tasks and run to success.
+
+Three levels:
+
+1. DagBag: every file in dags/ imports without errors; each DAG has its tasks in order.
+2. ``dag.test()``: each DAG runs in-process, task by task, against the real native stack (the
+   OLTP/OLAP Postgres, Kafka, Connect), with Airflow's metadata in a throw-away SQLite home.
+   Airflow reads its configuration at import time, so each run is a fresh subprocess.
+3. The real scheduler (the native ``airflow`` service of the stack) runs ``liga_pipeline``,
+   triggered through the REST API v2 — once per test run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+# kafka-python 3.0 still calls importlib.resources' legacy read_text/open_text
+pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+
+EXPECTED_TASKS = {
+    "history_load": ["generate"],
+    "cdc_check": ["register", "check"],
+    "warehouse_load": ["load"],
+    "dbt_build": ["build", "docs"],
+    "liga_pipeline": ["cdc_healthy", "generate", "load", "gate_raw", "build", "gate_marts"],
+}
+
+RUNNER = r"""
+import json, os, sys
+from pathlib import Path
+from airflow.dag_processing.dagbag import BundleDagBag
+
+# as the DAG processor does: the bundle (dags/) is on sys.path, so DAGs share liga_comum.py
+folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
+bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
+what = sys.argv[1]
+if what == "--list":
+    out = {"errors": {k: str(v)[-2000:] for k, v in bag.import_errors.items()}, "dags": {}}
+    for dag_id, dag in bag.dags.items():
+        out["dags"][dag_id] = {
+            "tasks": {t.task_id: {"upstream": sorted(t.upstream_task_ids), "retries": t.retries,
+                                  "outlets": [getattr(o, "name", str(o)) for o in t.outlets]}
+                      for t in dag.tasks},
+            "schedule": type(dag.timetable).__name__,
+            "schedule_assets": repr(getattr(dag.timetable, "asset_condition", "")),
+            "tags": sorted(dag.tags),
+            "params": sorted(dag.params.keys()),
+        }
+else:
+    dag = bag.dags[what]
+    run = dag.test(run_conf=json.loads(sys.argv[2]))
+    states = {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+    out = {"state": str(run.state), "tasks": states}
+print("RESULT:" + json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def airflow_home(tmp_path_factory):
+    """A private AIRFLOW_HOME (SQLite, migrated) pointed at the repo's dags/ and the stack's
+    endpoints — nothing shared with the running airflow service."""
+    from jornada.config import ensure_env_file, reload
+    from jornada.stack import airflow as af
+
+    ensure_env_file()
+    s = reload()
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = af.airflow_env(s)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__API__SECRET_KEY": "test-only", "AIRFLOW__API_AUTH__JWT_SECRET": "test-only-jwt",
+        "PYTHONWARNINGS": "ignore",
+    })
+    t0 = time.monotonic()
+    subprocess.run([af.airflow_executable(), "db", "migrate"], env=env, check=True,
+                   capture_output=True, text=True)
+    return {"env": env, "migrate_s": round(time.monotonic() - t0, 1)}
+
+
+def _run(env: dict, *args: str, timeout: float = 600) -> dict:
+    proc = subprocess.run([sys.executable, "-c", RUNNER, *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT:")]
+    if proc.returncode != 0 or not lines:
+        raise AssertionError(f"runner {args[0]} failed (exit {proc.returncode}):\n"
+                             f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    result = json.loads(lines[-1][len("RESULT:"):])
+    result["log"] = proc.stdout[-6000:] + proc.stderr[-3000:]
+    return result
+
+
+# ---- 1. import ---------------------------------------------------------------------------------
+def test_every_dag_imports_and_has_its_tasks(airflow_home):
+    bag = _run(airflow_home["env"], "--list")
+    assert bag["errors"] == {}
+    assert set(bag["dags"]) == set(EXPECTED_TASKS)
+    for dag_id, tasks in EXPECTED_TASKS.items():
+        got = bag["dags"][dag_id]["tasks"]
+        assert set(got) == set(tasks), dag_id
+        for before, after in zip(tasks, tasks[1:]):       # a chain, in this order
+            assert got[after]["upstream"] == [before], (dag_id, after, got[after])
+        assert "liga_sudoers" in bag["dags"][dag_id]["tags"]
+    pipe = bag["dags"]["liga_pipeline"]["tasks"]
+    assert pipe["load"]["retries"] == 2 and pipe["cdc_healthy"]["retries"] == 2
+    assert pipe["build"]["retries"] == 0 and pipe["gate_raw"]["retries"] == 0
+    # data-aware scheduling: history → warehouse_load → dbt_build through assets
+    assert bag["dags"]["history_load"]["tasks"]["generate"]["outlets"] == ["oltp_pedidos"]
+    assert bag["dags"]["warehouse_load"]["tasks"]["load"]["outlets"] == ["warehouse_raw"]
+    assert "warehouse_raw" in bag["dags"]["dbt_build"]["schedule_assets"]
+    assert bag["dags"]["warehouse_load"]["schedule"] == "AssetOrTimeSchedule"
+    assert "oltp_pedidos" in bag["dags"]["warehouse_load"]["schedule_assets"]
+
+
+# ---- 2. dag.test() ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def clean_shop(stack_up):
+    """Empty OLTP (catalogue only) with CDC capturing it, empty warehouse."""
+    from jornada import cdc, warehouse
+    from jornada.schema import init_oltp
+
+    init_oltp(reset=True)
+    cdc.ensure_capture(log=lambda m: None, wait=True)
+    warehouse.reset_warehouse()
+    return stack_up
+
+
+RUNS = [
+    ("history_load", {"customers": 60, "orders": 600, "seed": 5, "now": "2026-01-31T12:00:00"}),
+    ("cdc_check", {}),
+    ("warehouse_load", {}),
+    ("dbt_build", {}),
+    ("liga_pipeline", {"customers": 10, "orders": 200, "seed": 6}),
+]
+
+
+@pytest.mark.parametrize("dag_id, conf", RUNS, ids=[r[0] for r in RUNS])
+def test_dag_runs_in_process(airflow_home, clean_shop, dag_id, conf):
+    result = _run(airflow_home["env"], dag_id, json.dumps(conf))
+    assert result["state"] == "success", result["log"]
+    assert set(result["tasks"]) == set(EXPECTED_TASKS[dag_id])
+    assert all(state == "success" for state in result["tasks"].values()), result["tasks"]
+    if dag_id == "warehouse_load":
+        from jornada import warehouse
+
+        assert warehouse.quality_gate(check_fact=False)["problems"] == []
+    if dag_id == "liga_pipeline":
+        from jornada.db import scalar
+
+        assert scalar("select count(*) from pedidos") == 800
+        assert scalar("select count(*) from marts.fato_pedidos where true", which="olap") == \
+            scalar("select count(*) from itens_pedidos")
+
+
+def test_a_failing_dbt_test_fails_the_dbt_build_run(airflow_home, clean_shop):
+    from jornada import warehouse
+    from jornada.db import connect
+
+    with connect("olap") as olap:   # an order item whose total no longer adds up
+        olap.execute("update raw.itens_pedidos set valor_total = valor_total + 1 "
+                     "where (id_pedido, id_produto) = (select id_pedido, id_produto "
+                     "from raw.itens_pedidos order by 1, 2 limit 1)")
+        olap.commit()
+    try:
+        result = _run(airflow_home["env"], "dbt_build", "{}")
+        assert result["state"] == "failed"
+        assert result["tasks"]["build"] == "failed"
+        assert result["tasks"]["docs"] == "upstream_failed"
+        assert "expression_is_true_stg_itens_pedidos_valor_total_item" in result["log"]
+    finally:
+        warehouse.extract_snapshot()
+        warehouse.dbt("build")
+
+
+# ---- 3. the real scheduler ----------------------------------------------------------------------
+def test_scheduler_runs_the_pipeline_through_the_rest_api(clean_shop):
+    """The native airflow service (started by `make up`) schedules and runs liga_pipeline."""
+    from jornada.db import scalar
+    from jornada.stack import airflow as af
+
+    api = af.AirflowApi()
+    api.wait_dag("liga_pipeline", timeout_s=120)
+    api.unpause("liga_pipeline")
+    before = scalar("select count(*) from pedidos")
+    run = api.trigger("liga_pipeline", {"customers": 5, "orders": 100, "seed": 7})
+    final = api.wait_run("liga_pipeline", run["dag_run_id"], timeout_s=600)
+    states = api.task_states("liga_pipeline", run["dag_run_id"])
+    assert final["state"] == "success", states
+    assert set(states) == set(EXPECTED_TASKS["liga_pipeline"])
+    assert all(v == "success" for v in states.values()), states
+    assert scalar("select count(*) from pedidos") == before + 100
+    # the Airflow 3 CLI sees the same run (`dags list-runs` takes the DAG id as an argument now)
+    listed = af.cli("dags", "list-runs", "liga_pipeline", "--output", "json")
+    runs = json.loads([ln for ln in listed.stdout.splitlines() if ln.startswith("[{")][-1])
+    assert any(r["run_id"] == run["dag_run_id"] and r["state"] == "success" for r in runs)
