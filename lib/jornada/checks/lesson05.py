@@ -135,8 +135,12 @@ def _register(dag) -> None:
     """
     import tempfile
 
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
 
+    # a freshly migrated metadata database has no bundle rows until a DAG processor ran; the
+    # DAG row below references its bundle
+    DagBundlesManager().sync_bundles_to_db()
     with tempfile.TemporaryDirectory(prefix="jornada-dag-") as folder:
         bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
         bag.bag_dag(dag)
