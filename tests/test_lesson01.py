@@ -7,13 +7,11 @@ untouched exercise and on an exercise with deliberately wrong answers.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import nbformat
 import pytest
 
+from graders import run_check
 from jornada import exercises
 
 SOLUTION = exercises.SOLUTIONS / "01_modelling_the_shop.ipynb"
@@ -123,11 +121,8 @@ def test_solution01_recorded_every_task(records):
 
 
 # ---- the grader on solution, exercise and wrong answers --------------------------------------
-def _check(notebook) -> subprocess.CompletedProcess:
-    # wide, so rich never wraps a hint across lines
-    env = {**os.environ, "COLUMNS": "400"}
-    return subprocess.run([sys.executable, "-m", "jornada.cli", "check", "01", "--notebook", str(notebook)],
-                          capture_output=True, text=True, env=env, timeout=600)
+def _check(notebook):
+    return run_check("01", notebook)
 
 
 @pytest.mark.notebooks

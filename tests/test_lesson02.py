@@ -6,14 +6,12 @@ file asserts is what `make course` reports. Speeds are measured, never asserted 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from graders import run_check
 from jornada import exercises, maps
 
 LESSON = "02_generating_data"
@@ -82,12 +80,8 @@ def test_solution_passes_every_task(records):
 
 
 # ---- the grader: `jornada check 02` ------------------------------------------------------
-def _check(notebook: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("jornada")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jornada.cli"]
-    env = {**os.environ, "COLUMNS": "400"}  # one table row per task: hints are not wrapped
-    return subprocess.run(cmd + ["check", "02", "--notebook", str(notebook)], capture_output=True,
-                          text=True, env=env, timeout=600)
+def _check(notebook):
+    return run_check("02", notebook)
 
 
 def test_check_passes_on_the_solution(stack_up):

@@ -8,14 +8,11 @@ numbers; counts that follow from the lesson's deterministic dataset are asserted
 from __future__ import annotations
 
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from graders import run_check
 from jornada import exercises
 
 LESSON = "03_change_data_capture"
@@ -94,12 +91,8 @@ def test_solution_passes_every_task(records):
 
 
 # ---- the grader: `jornada check 03` ------------------------------------------------------
-def _check(notebook: Path) -> subprocess.CompletedProcess:
-    exe = Path(sys.executable).with_name("jornada")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jornada.cli"]
-    env = {**os.environ, "COLUMNS": "400"}  # one table row per task: hints are not wrapped
-    return subprocess.run(cmd + ["check", "03", "--notebook", str(notebook)], capture_output=True,
-                          text=True, env=env, timeout=600)
+def _check(notebook):
+    return run_check("03", notebook)
 
 
 def _rows(stdout: str) -> dict[str, str]:
