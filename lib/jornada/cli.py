@@ -246,6 +246,15 @@ def cdc_topics(internal: bool = typer.Option(False, help="also Connect's interna
     Console().print(table)
 
 
+# ---- warehouse ---------------------------------------------------------------------------
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def warehouse(ctx: typer.Context) -> None:
+    """Warehouse: snapshot | cdc [--follow] | load | check | reset | dbt ARGS… (see `jornada warehouse`)."""
+    from .warehouse import main as warehouse_main
+
+    raise typer.Exit(warehouse_main(list(ctx.args)))
+
+
 # ---- learners ----------------------------------------------------------------------------
 @app.command()
 def check(lesson: str = typer.Argument(..., help="lesson number, e.g. 01"),

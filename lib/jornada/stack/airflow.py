@@ -114,6 +114,9 @@ def airflow_env(s: Settings) -> dict[str, str]:
     user, _ = admin_credentials(s)
     port = airflow_port(s)
     env = dict(os.environ)
+    # a Jupyter kernel exports FORCE_COLOR: `airflow … --output json` would then print ANSI codes
+    env.pop("FORCE_COLOR", None)
+    env["NO_COLOR"] = "1"
     env.update(_course_environment(s))
     env.update({
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}",
