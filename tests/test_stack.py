@@ -119,3 +119,22 @@ def test_env_file_gains_keys_added_to_the_example_later(tmp_path):
     values = dict(line.split("=", 1) for line in after.splitlines() if "=" in line and not line.startswith("#"))
     assert values["NEW_PLAIN"] == "x" and values["NEW_SECRET"] not in ("", "generate")
     assert config.ensure_env_file(target, example) is False
+
+
+def test_a_stack_inside_a_private_folder_starts(tmp_path_factory):
+    """A checkout in a `mktemp -d` folder (mode 700): the service user must still reach its data."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    private = Path(tempfile.mkdtemp(prefix="jornada-private-"))  # mode 700, like mktemp -d
+    try:
+        base = config.settings()
+        s = dataclasses.replace(base, stack_dir=private / ".stack",
+                                olap=dataclasses.replace(base.olap, port=_free_port()))
+        st = stack(s)
+        st.up(["olap"], log=lambda *_: None)
+        assert {r["service"]: r for r in st.status()}["olap"]["healthy"]
+        st.down(["olap"], log=lambda *_: None)
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

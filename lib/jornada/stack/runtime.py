@@ -70,8 +70,8 @@ class ServiceContext:
 
     def run_as_user(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
         """Run a one-off preparation command as the service's user, raising with its output."""
-        result = subprocess.run(cmd, user=self.user, capture_output=True, text=True,
-                                env=kwargs.pop("env", None), **kwargs)
+        result = subprocess.run(cmd, capture_output=True, text=True, env=kwargs.pop("env", None),
+                                **drop_privileges(self.user), **kwargs)
         if result.returncode != 0:
             raise StackError(f"{self.service.name}: `{' '.join(cmd[:2])} …` failed:\n"
                              f"{result.stdout}{result.stderr}")
@@ -110,6 +110,17 @@ def ensure_service_user() -> str | None:
         subprocess.run(["useradd", "--system", "--user-group", "--no-create-home",
                         "--shell", "/usr/sbin/nologin", SERVICE_USER], check=True)
     return SERVICE_USER
+
+
+def drop_privileges(user: str | None) -> dict:
+    """subprocess arguments that run a child as `user` with only its own group.
+
+    Changing the uid alone keeps root's group: a folder with mode 701 (e.g. `mktemp -d`) would
+    then deny it through its group bits although "others" may traverse it.
+    """
+    if user is None:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
 
 
 def ensure_traversable(path: Path) -> None:
@@ -224,7 +235,7 @@ class Stack:
             proc = subprocess.Popen(
                 svc.command(ctx), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 cwd=ctx.data_dir if ctx.data_dir.exists() else self.root, env=env,
-                start_new_session=True, user=ctx.user,
+                start_new_session=True, **drop_privileges(ctx.user),
             )
         self.pid_file(svc).write_text(str(proc.pid))
         try:
