@@ -31,7 +31,7 @@ def _free_port() -> int:
 def _stack_for_cdc(log):
     """Kafka + Connect on this stack; ports moved aside when someone else's stack holds them."""
     from jornada.config import reload
-    from jornada.stack import stack
+    from jornada.services import stack
     from jornada.stack.runtime import port_open
 
     st = stack(reload())

@@ -147,7 +147,7 @@ def run(orders: int = 100_000, customers: int | None = None, seed: int = 7,
         stream_rate: float = 20.0, stream_seconds: float = 30.0, pipeline_orders: int = 1_000) -> dict:
     from jornada import cdc, generators, warehouse
     from jornada.schema import init_oltp
-    from jornada.stack import stack
+    from jornada.services import stack
     from jornada.stack.airflow import AirflowApi
 
     _isolate_ports()
@@ -167,7 +167,7 @@ def run(orders: int = 100_000, customers: int | None = None, seed: int = 7,
     hist = generators.load_history(orders, seed=seed, now=NOW, progress=False)
     out["history_load_s"] = hist["seconds"]
     t = time.monotonic()
-    warehouse.wait_cdc_caught_up(timeout_s=3600)     # Debezium publishes the history's events
+    cdc.wait_for_capture(timeout_s=3600)     # Debezium publishes the history's events
     out["cdc_backlog_s"] = round(time.monotonic() - t, 1)
     snap = warehouse.extract_snapshot()
     out["snapshot"] = {"seconds": snap["seconds"], "rows": snap["rows"]}

@@ -17,7 +17,7 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def stack_up():
     from jornada.config import ensure_env_file, reload
-    from jornada.stack import stack
+    from jornada.services import stack
 
     ensure_env_file()
     st = stack(reload())

@@ -221,7 +221,7 @@ def test_capture_check_teaches_the_publication_trap_and_cleans_up(stack_up):
     def forgot_the_publication(conn, table):
         t = sql.Identifier(table)
         conn.execute(sql.SQL("alter table {} replica identity full").format(t))
-        role = sql.Identifier(settings().get("DEBEZIUM_USER", "debezium"))
+        role = sql.Identifier(settings().debezium_user)
         conn.execute(sql.SQL("grant select on {} to {}").format(t, role))
 
     with pytest.raises(TaskFailed, match=f"not in publication {publication} — this is the publication trap"):

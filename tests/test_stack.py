@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 import time
 
@@ -11,7 +10,8 @@ import pytest
 
 from jornada import config
 from jornada.db import ServiceUnavailable, connect
-from jornada.stack import StackError, stack
+from jornada.services import stack
+from jornada.stack import StackError
 from jornada.stack.doctor import run_checks
 from jornada.stack.runtime import pid_alive
 
@@ -31,10 +31,7 @@ def isolated_stack():
     # under the stack folder, not /tmp: the unprivileged service user must be able to reach it
     root = base.stack_dir / "test-isolated" / uuid.uuid4().hex[:8]
     root.mkdir(parents=True)
-    s = dataclasses.replace(
-        base, stack_dir=root,
-        oltp=dataclasses.replace(base.oltp, port=_free_port()),
-        olap=dataclasses.replace(base.olap, port=_free_port()))
+    s = base.replace(jornada_stack_dir=root, oltp_port=_free_port(), olap_port=_free_port())
     st = stack(s)
     yield st
     st.down(log=lambda *_: None)
@@ -93,7 +90,7 @@ def test_unknown_service_is_named():
 
 
 def test_missing_server_fails_fast_with_the_fix():
-    ep = dataclasses.replace(config.settings().oltp, port=_free_port())
+    ep = config.settings().oltp.model_copy(update={"port": _free_port()})
     started = time.monotonic()
     with pytest.raises(ServiceUnavailable, match=r"OLTP Postgres not reachable at 127\.0\.0\.1:\d+ — .*make up"):
         connect(ep)
@@ -130,8 +127,7 @@ def test_a_stack_inside_a_private_folder_starts(tmp_path_factory):
     private = Path(tempfile.mkdtemp(prefix="jornada-private-"))  # mode 700, like mktemp -d
     try:
         base = config.settings()
-        s = dataclasses.replace(base, stack_dir=private / ".stack",
-                                olap=dataclasses.replace(base.olap, port=_free_port()))
+        s = base.replace(jornada_stack_dir=private / ".stack", olap_port=_free_port())
         st = stack(s)
         st.up(["olap"], log=lambda *_: None)
         assert {r["service"]: r for r in st.status()}["olap"]["healthy"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from datetime import datetime
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -20,6 +21,12 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(db_app, name="db")
 app.add_typer(gen_app, name="generate")
 app.add_typer(cdc_app, name="cdc")
+warehouse_app = typer.Typer(no_args_is_help=True, help="The warehouse: raw mirror loads, quality gate, dbt.")
+course_app = typer.Typer(no_args_is_help=True, help="Execute the course's notebooks.")
+exercises_app = typer.Typer(no_args_is_help=True, help="Exercise notebooks, generated from solutions.")
+app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(course_app, name="course")
+app.add_typer(exercises_app, name="exercises")
 
 console = Console(stderr=True)
 DEFAULT_NOW = "2026-01-31T12:00:00"
@@ -42,10 +49,11 @@ def _guard(fn, *args, **kwargs):
     from .config import ConfigError
     from .db import ServiceUnavailable
     from .stack import StackError
+    from .warehouse import WarehouseError
 
     try:
         return fn(*args, **kwargs)
-    except (ConfigError, ServiceUnavailable, StackError) as exc:
+    except (ConfigError, ServiceUnavailable, StackError, WarehouseError) as exc:
         _fail(str(exc))
     except ValueError as exc:
         _fail(str(exc), 2)
@@ -65,7 +73,7 @@ def env() -> None:
 # ---- stack -------------------------------------------------------------------------------
 def _stack():
     from .config import ensure_env_file, reload
-    from .stack import stack
+    from .services import stack
 
     ensure_env_file()
     return stack(reload())
@@ -134,7 +142,7 @@ def db_init(reset: bool = typer.Option(False, "--reset", help="drop every OLTP t
 
 
 # ---- generators --------------------------------------------------------------------------
-SEED = typer.Option(42, help="same seed + same --now ⇒ identical rows")
+SEED = typer.Option(42, min=0, help="same seed + same --now ⇒ identical rows (0 or more)")
 NOW = typer.Option(DEFAULT_NOW, help="reference 'now' (ISO); history is dated before it")
 
 
@@ -247,12 +255,110 @@ def cdc_topics(internal: bool = typer.Option(False, help="also Connect's interna
 
 
 # ---- warehouse ---------------------------------------------------------------------------
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def warehouse(ctx: typer.Context) -> None:
-    """Warehouse: snapshot | cdc [--follow] | load | check | reset | dbt ARGS… (see `jornada warehouse`)."""
-    from .warehouse import main as warehouse_main
+def _json(value) -> None:
+    import json
 
-    raise typer.Exit(warehouse_main(list(ctx.args)))
+    typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def _say(message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+
+
+@warehouse_app.command("snapshot")
+def warehouse_snapshot() -> None:
+    """Full consistent COPY of the OLTP into raw (and the CDC start positions)."""
+    from . import warehouse
+
+    _json(_guard(warehouse.extract_snapshot, log=_say))
+
+
+@warehouse_app.command("cdc")
+def warehouse_cdc(follow: bool = typer.Option(False, "--follow", help="keep applying until Ctrl-C")) -> None:
+    """Apply Debezium's change events to raw (drain to the current end, or follow)."""
+    from . import warehouse
+
+    _json(_guard(warehouse.apply_cdc, follow=follow, max_seconds=None if follow else 300, log=_say))
+
+
+@warehouse_app.command("load")
+def warehouse_load() -> None:
+    """CDC, or a snapshot (after a reset of the warehouse when the OLTP was re-created) + CDC."""
+    from . import warehouse
+
+    _json(_guard(warehouse.load, log=_say))
+
+
+@warehouse_app.command("check")
+def warehouse_check() -> None:
+    """Data-quality gate: raw and fact vs OLTP, freshness. Exit 1 when it fails."""
+    from . import warehouse
+
+    _json(_guard(warehouse.quality_gate))
+
+
+@warehouse_app.command("reset")
+def warehouse_reset() -> None:
+    """Drop every warehouse schema (raw, dbt models, SCD2 history)."""
+    from . import warehouse
+
+    _guard(warehouse.reset_warehouse)
+    _say("warehouse schemas dropped")
+
+
+@warehouse_app.command("dbt", context_settings={"allow_extra_args": True, "ignore_unknown_options": True,
+                                                "help_option_names": []})
+def warehouse_dbt(ctx: typer.Context) -> None:
+    """dbt ARGS… with the course's connection, e.g. `jornada warehouse dbt build`."""
+    from . import warehouse
+
+    _guard(warehouse.dbt, *ctx.args, echo=typer.echo)
+
+
+# ---- course, exercises, benchmarks --------------------------------------------------------
+@course_app.command("run")
+def course_run(output: Path = typer.Option(Path("output"), help="folder for executed notebooks"),
+               solutions: bool = typer.Option(True, help="also execute the solutions")) -> None:
+    """Execute every lesson (and solution) headless; writes output/summary.md."""
+    from . import course
+
+    out = output.resolve()
+    rows = _guard(course.run_course, out, include_solutions=solutions)
+    console.print(f"summary: {out / 'summary.md'}")
+    if not rows or not all(r["status"] == "ok" for r in rows):
+        raise typer.Exit(1)
+
+
+@exercises_app.command("generate")
+def exercises_generate() -> None:
+    """Regenerate exercises/ from solutions/ (never edit exercises by hand)."""
+    from . import exercises
+
+    stale = _guard(exercises.generate)
+    console.print("regenerated: " + (", ".join(stale) if stale else "nothing to do"))
+
+
+@exercises_app.command("check-sync")
+def exercises_check_sync() -> None:
+    """Exit 1 when exercises/ is not what solutions/ generate."""
+    from . import exercises
+
+    stale = _guard(exercises.generate, check_only=True)
+    if stale:
+        _fail("out of date (run `make exercises`): " + ", ".join(stale))
+    console.print("exercises are in sync with solutions")
+
+
+@app.command()
+def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON results"),
+          only: Optional[List[str]] = typer.Option(None, help="subset: geo generators cdc warehouse")) -> None:
+    """Benchmarks on their own Postgres (never the learner's), JSON into OUTPUT."""
+    from .config import REPO_ROOT
+
+    sys.path.insert(0, str(REPO_ROOT))  # benchmarks/ lives beside the package, not inside it
+    import benchmarks
+
+    _json(_guard(benchmarks.run, output, only))
 
 
 # ---- learners ----------------------------------------------------------------------------

@@ -1,25 +1,28 @@
-"""One place that knows every endpoint and credential of the course.
+"""One place that knows every endpoint and credential of the course, typed.
 
-Values come, in increasing priority, from `.env.example` (documented defaults), `.env` (this
-machine's secrets, created by `make`/`jornada env`) and the process environment (compose sets them
-there). Notebooks, generators, DAGs and tests all call :func:`settings` so the same code runs in
-the native runtime and in docker compose.
+Values come, in increasing priority, from `.env.example` (the documented values: no default is
+written in code), `.env` (this machine's secrets, created by `make`/`jornada env`) and the process
+environment (compose sets them there). Notebooks, generators, DAGs and tests all call
+:func:`settings` so the same code runs in the native runtime and in docker compose.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(os.environ.get("JORNADA_HOME", Path(__file__).resolve().parents[2]))
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 ENV_FILE = REPO_ROOT / ".env"
 GENERATE_MARKER = "generate"
+LOOPBACK = "127.0.0.1"
 
 
 class ConfigError(RuntimeError):
@@ -59,17 +62,9 @@ def ensure_env_file(path: Path = ENV_FILE, example: Path = ENV_EXAMPLE) -> bool:
     return True
 
 
-def _raw_values() -> dict[str, str]:
-    values: dict[str, str] = {}
-    for source in (ENV_EXAMPLE, ENV_FILE):
-        if source.exists():
-            values.update({k: v for k, v in dotenv_values(source).items() if v is not None})
-    values.update({k: v for k, v in os.environ.items() if k in values or k.startswith("JORNADA_")})
-    return values
+class PostgresEndpoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
-
-@dataclass(frozen=True)
-class PostgresEndpoint:
     name: str
     host: str
     port: int
@@ -97,57 +92,118 @@ class PostgresEndpoint:
         return f"{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
-class Settings:
-    oltp: PostgresEndpoint
-    olap: PostgresEndpoint
+class Settings(BaseSettings):
+    """Every key of `.env.example`, typed. Field `oltp_port` is the variable `OLTP_PORT`."""
+
+    model_config = SettingsConfigDict(
+        env_file=(ENV_EXAMPLE, ENV_FILE), env_file_encoding="utf-8", extra="ignore",
+        frozen=True, case_sensitive=False)
+
+    oltp_host: str
+    oltp_port: int
+    oltp_db: str
+    oltp_user: str
+    oltp_password: SecretStr
+    olap_host: str
+    olap_port: int
+    olap_db: str
+    olap_user: str
+    olap_password: SecretStr
     pg_superuser: str
-    pg_superuser_password: str
-    stack_dir: Path
+    pg_superuser_password: SecretStr
+    jornada_stack_dir: Path
+    # "native": local processes started by `jornada stack`; "compose": docker compose runs them
+    jornada_runtime: Literal["native", "compose"] = "native"
     jupyter_port: int
-    # "native" (local processes started by `jornada stack`) or "compose" (docker compose runs them)
-    runtime: str
-    raw: dict
+    kafka_port: int
+    kafka_controller_port: int
+    connect_port: int
+    debezium_user: str
+    debezium_password: SecretStr
+    airflow_port: int
+    airflow_admin_user: str
+    airflow_admin_password: SecretStr
+    jornada_airflow_triggerer: bool = False
+    # Set only inside docker compose, where services are reached by name instead of 127.0.0.1.
+    jornada_kafka_bootstrap: str | None = None
+    jornada_connect_url: str | None = None
+    jornada_airflow_url: str | None = None
+    jornada_cdc_db_host: str | None = None
+    jornada_cdc_db_port: int | None = None
 
-    def get(self, key: str, default: str | None = None) -> str | None:
-        return self.raw.get(key, default)
+    @model_validator(mode="after")
+    def _secrets_are_generated(self) -> Settings:
+        for name, value in self:
+            if isinstance(value, SecretStr) and value.get_secret_value() in ("", GENERATE_MARKER):
+                raise ValueError(f"{name.upper()} is not set — run `make env` (or `jornada env`) to "
+                                 "create .env with generated secrets")
+        if not self.jornada_stack_dir.is_absolute():
+            object.__setattr__(self, "jornada_stack_dir", REPO_ROOT / self.jornada_stack_dir)
+        return self
 
+    # ---- derived, typed views ---------------------------------------------------------------
+    @property
+    def stack_dir(self) -> Path:
+        return self.jornada_stack_dir
 
-def _endpoint(values: dict[str, str], prefix: str, name: str) -> PostgresEndpoint:
-    password = values.get(f"{prefix}_PASSWORD", "")
-    if password in ("", GENERATE_MARKER):
-        raise ConfigError(
-            f"{prefix}_PASSWORD is not set — run `make env` (or `jornada env`) to create .env "
-            "with generated secrets"
-        )
-    try:
-        port = int(values[f"{prefix}_PORT"])
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(f"{prefix}_PORT must be a number in .env (see .env.example)") from exc
-    return PostgresEndpoint(
-        name=name, host=values.get(f"{prefix}_HOST", "127.0.0.1"), port=port,
-        dbname=values[f"{prefix}_DB"], user=values[f"{prefix}_USER"], password=password,
-    )
+    @property
+    def runtime(self) -> str:
+        return self.jornada_runtime
+
+    @property
+    def oltp(self) -> PostgresEndpoint:
+        return PostgresEndpoint(name="OLTP Postgres", host=self.oltp_host, port=self.oltp_port,
+                                dbname=self.oltp_db, user=self.oltp_user,
+                                password=self.oltp_password.get_secret_value())
+
+    @property
+    def olap(self) -> PostgresEndpoint:
+        return PostgresEndpoint(name="OLAP Postgres", host=self.olap_host, port=self.olap_port,
+                                dbname=self.olap_db, user=self.olap_user,
+                                password=self.olap_password.get_secret_value())
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return self.jornada_kafka_bootstrap or f"{LOOPBACK}:{self.kafka_port}"
+
+    @property
+    def connect_url(self) -> str:
+        return (self.jornada_connect_url or f"http://{LOOPBACK}:{self.connect_port}").rstrip("/")
+
+    @property
+    def airflow_url(self) -> str:
+        return (self.jornada_airflow_url or f"http://{LOOPBACK}:{self.airflow_port}").rstrip("/")
+
+    @property
+    def in_compose(self) -> bool:
+        return self.runtime == "compose" or bool(self.jornada_connect_url or self.jornada_kafka_bootstrap)
+
+    def replace(self, **changes) -> Settings:
+        """A copy with some fields changed (tests run isolated stacks on other ports)."""
+        return self.model_copy(update=changes)
+
+    def public_environment(self) -> dict[str, str]:
+        """Every non-secret setting as environment variables (handed to Airflow's processes)."""
+        out = {}
+        for name, value in self:
+            if value is None or isinstance(value, SecretStr):
+                continue
+            out[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
 
 
 @lru_cache(maxsize=1)
 def settings() -> Settings:
-    values = _raw_values()
-    if not values:
+    if not (ENV_FILE.exists() or ENV_EXAMPLE.exists()):
         raise ConfigError(f"neither {ENV_FILE} nor {ENV_EXAMPLE} exists — run from a course clone")
-    stack_dir = Path(values.get("JORNADA_STACK_DIR", ".stack"))
-    if not stack_dir.is_absolute():
-        stack_dir = REPO_ROOT / stack_dir
-    return Settings(
-        oltp=_endpoint(values, "OLTP", "OLTP Postgres"),
-        olap=_endpoint(values, "OLAP", "OLAP Postgres"),
-        pg_superuser=values.get("PG_SUPERUSER", "postgres"),
-        pg_superuser_password=values.get("PG_SUPERUSER_PASSWORD", ""),
-        stack_dir=stack_dir,
-        jupyter_port=int(values.get("JUPYTER_PORT", "8888")),
-        runtime=values.get("JORNADA_RUNTIME", "native"),
-        raw=values,
-    )
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            (e["msg"].removeprefix("Value error, ") if e["type"] == "value_error"
+             else f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}")
+            for e in exc.errors())
+        raise ConfigError(f"{problems} (see .env.example)") from None
 
 
 def reload() -> Settings:

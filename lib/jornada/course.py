@@ -7,7 +7,6 @@ the same functions, so what CI asserts is what `make course` reports.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -100,18 +99,3 @@ def write_summary(out_dir: Path, rows: list[dict]) -> None:
                             if not isinstance(v, (dict, list)))
         lines.append(f"| {r['notebook']} | {r['status']} | {r.get('seconds', '')} | {results} |")
     (out_dir / "summary.md").write_text("\n".join(lines) + "\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jornada.course")
-    parser.add_argument("--output", default=str(REPO_ROOT / "output"))
-    parser.add_argument("--no-solutions", action="store_true")
-    args = parser.parse_args(argv)
-    out = Path(args.output).resolve()
-    rows = run_course(out, include_solutions=not args.no_solutions)
-    print(f"summary: {out / 'summary.md'}")
-    return 0 if rows and all(r["status"] == "ok" for r in rows) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

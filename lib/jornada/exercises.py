@@ -12,7 +12,6 @@ Conventions (see solutions/README.md):
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
@@ -169,19 +168,3 @@ def check_lesson(lesson: str, notebook: str | None = None) -> bool:
     passed = sum(r["status"] == "passed" for r in results)
     console.print(f"{passed}/{len(results)} tasks pass")
     return passed == len(results)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m jornada.exercises")
-    parser.add_argument("command", choices=["generate", "check-sync"])
-    args = parser.parse_args(argv)
-    stale = generate(check_only=args.command == "check-sync")
-    if args.command == "check-sync" and stale:
-        print("out of date (run `make exercises`):", ", ".join(stale))
-        return 1
-    print("regenerated: " + (", ".join(stale) if stale else "nothing to do"))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

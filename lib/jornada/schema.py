@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from importlib import resources
 
 import psycopg
+import psycopg.sql
 
 from . import catalog
 from .db import connect
@@ -29,40 +29,54 @@ def init_oltp(*, reset: bool = False) -> dict[str, int]:
     """Create the OLTP tables (idempotent) and seed categories, products and seed customers.
 
     With ``reset=True`` every table is dropped first, in the same transaction, so a failure leaves
-    the previous database untouched. Returns the row count of each table afterwards.
+    the previous database untouched. Dropping a table also drops what others attached to it —
+    its place in a publication (CDC), its replica identity, its grants — so the reset notes them
+    first and puts them back on the new tables. Returns the row count of each table afterwards.
     """
-    for attempt in range(1, DEADLOCK_RETRIES + 1):
-        try:
-            with connect("oltp") as conn:
-                with conn.transaction():
-                    if reset:
-                        conn.execute("drop table if exists " + ", ".join(reversed(OLTP_TABLES)) + " cascade")
-                    conn.execute(schema_sql())
-                    seed_catalogue(conn)
-                counts = table_counts(conn)
-                # end the read transaction first: the capture set-up ALTERs these tables from
-                # another connection and would wait forever behind our own share locks
-                conn.commit()
+    from .waits import retrying
+
+    # A CDC snapshot reading the tables can deadlock with the drop; the whole reset rolled back,
+    # so simply try again once the reader has moved on.
+    for attempt in retrying(psycopg.errors.DeadlockDetected, attempts=DEADLOCK_RETRIES):
+        with attempt, connect("oltp") as conn:
+            with conn.transaction():
+                attached = _attachments(conn) if reset else None
                 if reset:
-                    _restore_capture(conn)
-                return counts
-        except psycopg.errors.DeadlockDetected:
-            # A CDC snapshot reading the tables can deadlock with the drop; the whole reset rolled
-            # back, so simply try again once the reader has moved on.
-            if attempt == DEADLOCK_RETRIES:
-                raise
-            time.sleep(0.5 * attempt)
+                    conn.execute("drop table if exists " + ", ".join(reversed(OLTP_TABLES)) + " cascade")
+                conn.execute(schema_sql())
+                seed_catalogue(conn)
+                if attached:
+                    _reattach(conn, attached)
+            return table_counts(conn)
 
 
-def _restore_capture(conn) -> None:
-    """Dropping a table silently removes it from its publication (and its grants and replica
-    identity go with it): after a reset, put CDC's set-up back if CDC had been set up."""
-    had_capture = conn.execute("select 1 from pg_publication limit 1").fetchone()
-    conn.commit()
-    if had_capture:
-        from .cdc import setup_postgres
+def _attachments(conn) -> dict:
+    """Publications, replica identities and grants of the OLTP tables (what a drop would lose)."""
+    return {
+        "publications": conn.execute(
+            "select pubname, tablename from pg_publication_tables "
+            "where schemaname = 'public' and tablename = any(%s)", (OLTP_TABLES,)).fetchall(),
+        "identities": conn.execute(
+            "select c.relname, c.relreplident from pg_class c join pg_namespace n on n.oid = c.relnamespace "
+            "where n.nspname = 'public' and c.relname = any(%s) and c.relreplident in ('f', 'n')",
+            (OLTP_TABLES,)).fetchall(),
+        "grants": conn.execute(
+            "select grantee, table_name, privilege_type from information_schema.role_table_grants "
+            "where table_schema = 'public' and table_name = any(%s) and grantee <> current_user "
+            "and grantor = current_user", (OLTP_TABLES,)).fetchall(),
+    }
 
-        setup_postgres()
+
+def _reattach(conn, attached: dict) -> None:
+    ident = psycopg.sql.Identifier
+    for pub, table in attached["publications"]:
+        conn.execute(psycopg.sql.SQL("alter publication {} add table {}").format(ident(pub), ident(table)))
+    for table, code in attached["identities"]:
+        conn.execute(psycopg.sql.SQL("alter table {} replica identity {}").format(
+            ident(table), psycopg.sql.SQL({"f": "full", "n": "nothing"}[code])))
+    for grantee, table, privilege in attached["grants"]:
+        conn.execute(psycopg.sql.SQL("grant {} on {} to {}").format(
+            psycopg.sql.SQL(privilege), ident(table), ident(grantee)))
 
 
 def seed_catalogue(conn) -> None:

@@ -14,8 +14,8 @@ Kafka Connect and Kafka, and leave them as they found them.
 - task_consume_all: ``consume_all(group, topic)`` — a consumer group reads a topic to its end and
   commits, so its lag is 0.
 
-The lesson's helpers :func:`jornada.cdc.temporary_connector` (a short-lived second connector)
-and :func:`jornada.cdc.wait_for_capture` (a barrier) live in the cdc module.
+The lesson's short-lived second connector lives beside these checks
+(:mod:`jornada.checks.lesson03_tools`); the capture barrier is :func:`jornada.cdc.wait_for_capture`.
 
 Only the learner's own errors escape from the learner's code: NotImplementedError of an untouched
 blank propagates unchanged (the grader reports "to do"); wrong answers raise TaskFailed with a hint.
@@ -29,10 +29,11 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from .. import cdc
+from .. import cdc, kafka
 from ..config import settings as load_settings
 from ..db import connect
 from . import TaskFailed, call, expect, passed
+from .lesson03_tools import temporary_connector
 
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
@@ -418,7 +419,7 @@ def task_add_table_to_capture(fn) -> None:
             # proof: a connector that includes the table snapshots a row and streams a new one
             conn.execute(sql.SQL("insert into {} (codigo, desconto, valido_ate) values "
                                  "('BEMVINDO10', 10, date '2026-12-31')").format(sql.Identifier(table)))
-            with cdc.temporary_connector([table], tag="check", s=s) as tc:
+            with temporary_connector([table], tag="check", s=s) as tc:
                 snap = cdc.read_topic(tc.topic(table), min_messages=1, timeout_s=60, s=s)
                 if snap.empty:
                     st = cdc.connector_status(tc.name, s) or {}
@@ -447,14 +448,12 @@ CONSUME_TOPIC_TABLE = "categorias"
 def task_consume_all(fn) -> None:
     """fn(group, topic) -> number of messages read; the group must have committed up to the end."""
     RESULTS.pop("consume_all", None)
-    from kafka import TopicPartition
-
     s = load_settings()
     topic = cdc.topic_for(CONSUME_TOPIC_TABLE)
     group = f"lesson03-check-{uuid.uuid4().hex[:8]}"
-    consumer = cdc._consumer(s)  # noqa: SLF001
+    consumer = kafka.consumer(s)
     try:
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        parts = kafka.partitions(consumer, [topic])
         expect(bool(parts), f"topic {topic} does not exist: is CDC running? (`jornada cdc status`)")
         begin = consumer.beginning_offsets(parts)
         end = consumer.end_offsets(parts)

@@ -1,4 +1,6 @@
-"""Native runtime: the course's services as local processes (see runtime.py)."""
+"""The stack runtime: services as local processes (native) or containers (compose); see runtime.py.
+
+Which services exist is said one level up, by the composition root :mod:`jornada.services`.
+"""
 
 from .runtime import Health, Service, Stack, StackError  # noqa: F401
-from .services import all_services, stack  # noqa: F401

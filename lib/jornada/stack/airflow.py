@@ -1,82 +1,71 @@
-"""Airflow 3 as a native service: API server + scheduler + DAG processor + triggerer.
+"""Airflow 3 as native services: API server, scheduler and DAG processor, one process each.
 
-One stack service, one process group. Its command is this module's small supervisor
-(``python -m jornada.stack.airflow run``) rather than ``airflow standalone``, for two reasons:
+Each component is a stack service of its own (``airflow-api``, ``airflow-scheduler``,
+``airflow-dag-processor``; ``jornada stack up airflow`` starts the group), rather than
+``airflow standalone``, for two reasons:
 
 * ``airflow standalone`` starts the scheduler's and the triggerer's *log servers*, which listen on
   every interface (ports 8793/8794, hard-coded to ``0.0.0.0``/``::``). The course binds every
-  service to 127.0.0.1, so the supervisor starts the same four components itself, with
-  ``--skip-serve-logs`` (the LocalExecutor writes task logs to local files that the API server
-  reads directly; the log servers are only needed by remote workers);
+  service to 127.0.0.1, so the components run with ``--skip-serve-logs`` (the LocalExecutor
+  writes task logs to local files that the API server reads directly; the log servers are only
+  needed by remote workers);
 * standalone prints a generated admin password to its log and otherwise decides users itself;
   here users come from ``.env``.
 
-What it runs, all under ``AIRFLOW_HOME = <stack dir>/data/airflow``:
+What runs, all under ``AIRFLOW_HOME = <stack dir>/data/airflow-api``:
 
-- metadata database: SQLite (``airflow.db``), migrated on start (``airflow db migrate`` is a
-  no-op when up to date). Enough for a laptop with the LocalExecutor and ``parallelism=2``;
-  production uses Postgres — lesson 05 says why (concurrent writers).
+- metadata database: SQLite (``airflow.db``), migrated before the API server starts
+  (``airflow db migrate`` once per Airflow version). Enough for a laptop with the LocalExecutor
+  and ``parallelism=2``; production uses Postgres — lesson 05 says why (concurrent writers).
 - ``airflow api-server`` on 127.0.0.1:``AIRFLOW_PORT`` (one worker): the UI, REST API v2 and the
   *execution API* that task processes call back into (Airflow 3's task SDK: tasks no longer
   talk to the database directly).
 - ``airflow scheduler`` (LocalExecutor, ``parallelism=2``) and ``airflow dag-processor`` (parses
   ``dags/`` of this repository). ``airflow triggerer`` runs deferrable tasks, which the course's
-  DAGs do not use: it costs ~330 MB, so it starts only with ``JORNADA_AIRFLOW_TRIGGERER=1``
-  (without it the health endpoint and the UI list the triggerer as unhealthy — expected).
+  DAGs do not use: it costs ~330 MB, so it is a service only with
+  ``JORNADA_AIRFLOW_TRIGGERER=true`` (without it the UI lists the triggerer as unhealthy —
+  expected).
 - auth: Airflow 3's default SimpleAuthManager. ``airflow users create`` belonged to the FAB
   auth manager (a provider package now); SimpleAuthManager takes its users from the config
   (``[core] simple_auth_manager_users = admin:admin``) and their passwords from a JSON file —
   written here at every start from ``AIRFLOW_ADMIN_USER``/``AIRFLOW_ADMIN_PASSWORD`` of .env.
 
-Health = ``GET /api/v2/monitor/health`` reports the metadatabase, scheduler and DAG processor
-healthy. The environment handed to Airflow pins the stack's endpoints (ports, stack dir), so
-tasks reach the same Postgres/Kafka the stack started, whatever shell triggers them.
+Health: ``GET /api/v2/monitor/health`` of the API server reports the metadatabase, the
+scheduler and the DAG processor (each component's heartbeat in the metadata database): each
+service is healthy when its own part is. The environment handed to Airflow pins the stack's
+endpoints (ports, stack dir), so tasks reach the same Postgres/Kafka the stack started, whatever
+shell triggers them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from ..config import ENV_EXAMPLE, REPO_ROOT, Settings
+from ..config import REPO_ROOT, Settings
 from .runtime import Health, Service, ServiceContext, StackError
 
 DAGS_FOLDER = REPO_ROOT / "dags"
-COMPONENTS = {
-    "api-server": ["api-server"],
-    "scheduler": ["scheduler", "--skip-serve-logs"],
-    "dag-processor": ["dag-processor"],
-}
-# The triggerer runs deferred tasks (deferrable sensors/operators). The course's DAGs defer
-# nothing and it costs ~330 MB RSS with its child — the difference between the whole native
-# stack fitting the 3 GB budget or not — so it starts only with JORNADA_AIRFLOW_TRIGGERER=1
-# (the UI then stops listing it as unhealthy).
-TRIGGERER = {"triggerer": ["triggerer", "--skip-serve-logs"]}
 
 
 def airflow_port(s: Settings) -> int:
-    return int(s.get("AIRFLOW_PORT", "8080"))
+    return s.airflow_port
 
 
 def airflow_url(s: Settings) -> str:
-    return (s.get("JORNADA_AIRFLOW_URL") or f"http://127.0.0.1:{airflow_port(s)}").rstrip("/")
+    return s.airflow_url
 
 
 def airflow_home(s: Settings) -> Path:
-    return s.stack_dir / "data" / "airflow"
+    return s.stack_dir / "data" / "airflow-api"
 
 
 def admin_credentials(s: Settings) -> tuple[str, str]:
-    user = s.get("AIRFLOW_ADMIN_USER") or "admin"
-    password = s.get("AIRFLOW_ADMIN_PASSWORD") or ""
-    if password in ("", "generate"):
-        raise StackError("AIRFLOW_ADMIN_PASSWORD is not set — run `make env` (or `jornada env`): "
-                         "it adds the keys .env is missing, with generated secrets")
+    user, password = s.airflow_admin_user, s.airflow_admin_password.get_secret_value()
     if ":" in user or "," in user:
         raise StackError(f"AIRFLOW_ADMIN_USER={user!r}: no ':' or ',' allowed (Airflow's user list format)")
     return user, password
@@ -93,21 +82,6 @@ def airflow_executable() -> str:
     return str(exe)
 
 
-def _course_environment(s: Settings) -> dict[str, str]:
-    """Non-secret course settings, pinned so DAG tasks use the stack that started Airflow."""
-    from dotenv import dotenv_values
-
-    keys = set(dotenv_values(ENV_EXAMPLE)) if ENV_EXAMPLE.exists() else set()
-    out = {}
-    for key, value in s.raw.items():
-        if value is None or "PASSWORD" in key or "SECRET" in key or "TOKEN" in key:
-            continue
-        if key in keys or key.startswith("JORNADA_"):
-            out[key] = str(value)
-    out["JORNADA_STACK_DIR"] = str(s.stack_dir)
-    return out
-
-
 def airflow_env(s: Settings) -> dict[str, str]:
     """Environment of every Airflow process (and of `airflow` CLI calls against this service)."""
     home = airflow_home(s)
@@ -117,7 +91,7 @@ def airflow_env(s: Settings) -> dict[str, str]:
     # a Jupyter kernel exports FORCE_COLOR: `airflow … --output json` would then print ANSI codes
     env.pop("FORCE_COLOR", None)
     env["NO_COLOR"] = "1"
-    env.update(_course_environment(s))
+    env.update(s.public_environment())  # non-secret settings: tasks use the stack that started us
     env.update({
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}",
         "AIRFLOW_HOME": str(home),
@@ -175,12 +149,23 @@ def _write_secrets(home: Path) -> dict[str, str]:
             "AIRFLOW__API_AUTH__JWT_SECRET": data["jwt_secret"]}
 
 
-# ---- the service --------------------------------------------------------------------------
-def _prepare(ctx: ServiceContext) -> None:
+# ---- the services -------------------------------------------------------------------------
+COMPONENTS = {
+    # service name: (airflow sub-command, its part of /api/v2/monitor/health)
+    "airflow-api": (["api-server"], "metadatabase"),
+    "airflow-scheduler": (["scheduler", "--skip-serve-logs"], "scheduler"),
+    "airflow-dag-processor": (["dag-processor"], "dag_processor"),
+}
+TRIGGERER = {"airflow-triggerer": (["triggerer", "--skip-serve-logs"], "triggerer")}
+
+
+def _prepare_api(ctx: ServiceContext) -> None:
     if not DAGS_FOLDER.is_dir():
         raise StackError(f"{DAGS_FOLDER} is missing — the DAGs live in the repository's dags/ folder")
-    ctx.data_dir.mkdir(parents=True, exist_ok=True)
+    home = airflow_home(ctx.settings)
+    home.mkdir(parents=True, exist_ok=True)
     write_passwords_file(ctx.settings)
+    _migrate_if_needed(_env(ctx))
 
 
 def _env(ctx: ServiceContext) -> dict[str, str]:
@@ -189,11 +174,8 @@ def _env(ctx: ServiceContext) -> dict[str, str]:
     return env
 
 
-def _command(ctx: ServiceContext) -> list[str]:
-    return [sys.executable, "-m", "jornada.stack.airflow", "run"]
-
-
-def health(s: Settings, timeout_s: float = 3.0) -> Health:
+def health(s: Settings, timeout_s: float = 3.0, parts_needed=("metadatabase", "scheduler",
+                                                              "dag_processor")) -> Health:
     import requests
 
     url = airflow_url(s) + "/api/v2/monitor/health"
@@ -204,8 +186,7 @@ def health(s: Settings, timeout_s: float = 3.0) -> Health:
     except ValueError:
         return Health(False, f"{url}: not Airflow's API server")
     parts = {k: (v or {}).get("status") for k, v in body.items() if isinstance(v, dict)}
-    needed = ("metadatabase", "scheduler", "dag_processor")
-    bad = [k for k in needed if parts.get(k) != "healthy"]
+    bad = [k for k in parts_needed if parts.get(k) != "healthy"]
     if bad:
         return Health(False, "starting: " + ", ".join(f"{k}={parts.get(k)}" for k in bad))
     try:
@@ -214,20 +195,30 @@ def health(s: Settings, timeout_s: float = 3.0) -> Health:
         v = version("apache-airflow")
     except Exception:  # noqa: BLE001
         v = "3"
-    return Health(True, f"Airflow {v}: " + ", ".join(f"{k} {v}" for k, v in parts.items())
+    return Health(True, f"Airflow {v}: " + ", ".join(f"{k} {parts[k]}" for k in parts_needed)
                   + f"; UI {airflow_url(s)}")
 
 
-def airflow_service() -> Service:
-    return Service(
-        name="airflow", describe="Airflow 3 (API server + UI, scheduler, DAG processor)",
-        port=airflow_port, command=_command, health=lambda ctx: health(ctx.settings),
-        prepare=_prepare, env=_env, endpoint=airflow_url,
-        start_timeout_s=240, stop_timeout_s=45, depends_on=("oltp", "olap"),
-    )
+def airflow_services(s: Settings) -> list[Service]:
+    """The API server first (it migrates the metadata database), then the other components."""
+    components = dict(COMPONENTS, **(TRIGGERER if s.jornada_airflow_triggerer else {}))
+    services = []
+    for name, (args, part) in components.items():
+        is_api = name == "airflow-api"
+        services.append(Service(
+            name=name, group="airflow",
+            describe=f"Airflow 3 {args[0]}" + (" (UI + REST API)" if is_api else ""),
+            port=airflow_port if is_api else None,
+            command=lambda ctx, args=args: [airflow_executable(), *args],
+            health=lambda ctx, part=part: health(ctx.settings, ctx.service.health_timeout_s, (part,)),
+            prepare=_prepare_api if is_api else None, env=_env,
+            endpoint=airflow_url if is_api else (lambda s: "via airflow-api"),
+            depends_on=("oltp", "olap") if is_api else ("airflow-api",),
+            start_timeout_s=240 if is_api else 120, stop_timeout_s=45,
+        ))
+    return services
 
 
-# ---- the supervisor (runs inside the service's process group) --------------------------------
 def _migrate_if_needed(env: dict[str, str]) -> None:
     """`airflow db migrate` once per Airflow version (it costs ~10 s even when up to date)."""
     from importlib.metadata import version
@@ -237,50 +228,11 @@ def _migrate_if_needed(env: dict[str, str]) -> None:
     wanted = version("apache-airflow")
     if stamp.exists() and stamp.read_text().strip() == wanted and (home / "airflow.db").exists():
         return
-    print(f"supervisor: airflow db migrate ({wanted})", flush=True)
-    subprocess.run([airflow_executable(), "db", "migrate"], env=env, check=True)
+    result = subprocess.run([airflow_executable(), "db", "migrate"], env=env, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise StackError(f"airflow db migrate failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
     stamp.write_text(wanted)
-
-
-def supervise() -> int:
-    """Start the four components; when one dies or SIGTERM/SIGINT arrives, stop them all."""
-    env = dict(os.environ)
-    _migrate_if_needed(env)
-    children: dict[str, subprocess.Popen] = {}
-    stopping = False
-
-    def stop(signum=None, frame=None):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    components = dict(COMPONENTS)
-    if env.get("JORNADA_AIRFLOW_TRIGGERER", "").lower() in ("1", "true", "yes"):
-        components.update(TRIGGERER)
-    for name, args in components.items():
-        print(f"supervisor: starting {name}", flush=True)
-        children[name] = subprocess.Popen([airflow_executable(), *args], env=env)
-    code = 0
-    while not stopping:
-        for name, proc in children.items():
-            if proc.poll() is not None:
-                print(f"supervisor: {name} exited with {proc.returncode} — stopping the others",
-                      flush=True)
-                code = proc.returncode or 1
-                stopping = True
-                break
-        time.sleep(0.5)
-    for proc in children.values():
-        if proc.poll() is None:
-            proc.terminate()
-    deadline = time.monotonic() + 30
-    for proc in children.values():
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return code
 
 
 # ---- REST API v2 helpers (lesson 05, tests, benchmark) --------------------------------------
@@ -367,8 +319,3 @@ def cli(*args: str, s: Settings | None = None, check: bool = True) -> subprocess
     return result
 
 
-if __name__ == "__main__":
-    if sys.argv[1:] == ["run"]:
-        sys.exit(supervise())
-    print("usage: python -m jornada.stack.airflow run   (started by `jornada stack up airflow`)")
-    sys.exit(2)

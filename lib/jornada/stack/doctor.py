@@ -65,14 +65,15 @@ def run_checks(stack: Stack) -> list[Check]:
                         f"free at least {MIN_FREE_DISK_GB:.0f} GB, or set JORNADA_STACK_DIR in .env "
                         "to a bigger disk"))
     for svc in stack.select(None):
-        port = svc.port(stack.settings)
         ours = stack.running_pid(svc) is not None
-        busy = port_open(port)
-        detail = (f"{port} in use by our {svc.name}" if ours and busy else
-                  f"{port} taken by another program" if busy else f"{port} free")
-        checks.append(Check(f"port {svc.name}", ours or not busy, detail,
-                            f"stop the program on port {port} (`ss -ltnp 'sport = :{port}'` shows "
-                            f"it) or choose another port for {svc.name} in .env"))
+        for port in dict.fromkeys(svc.ports(stack.settings)):
+            busy = port_open(port)
+            detail = (f"{port} in use by our {svc.name}" if ours and busy else
+                      f"{port} taken by another program" if busy else f"{port} free")
+            checks.append(Check(f"port {svc.name}" + ("" if port == svc.ports(stack.settings)[0] else f" {port}"),
+                                ours or not busy, detail,
+                                f"stop the program on port {port} (`ss -ltnp 'sport = :{port}'` shows "
+                                f"it) or choose another port for {svc.name} in .env"))
     try:
         checks.append(Check("postgres binaries", True, pg_bin("postgres")))
     except StackError as exc:

@@ -1,8 +1,8 @@
 """Kafka 4 (KRaft) and Kafka Connect with the Debezium Postgres connector, as local processes.
 
 Nothing here is a hand-downloaded binary: Maven fetches the jars of exactly the versions named in
-stack/versions.env (`KAFKA_VERSION`, `DEBEZIUM_VERSION`) from Maven Central, through the poms under
-stack/maven/, into an ignored cache (`.cache/jars/`). Both JVMs run from that one Kafka classpath,
+stack/versions.env (`KAFKA_VERSION`, `DEBEZIUM_VERSION`) from Maven Central, as two jar sets
+(:mod:`jornada.stack.jars`), into an ignored cache (`.cache/jars/`). Both JVMs run from that one Kafka classpath,
 like `bin/kafka-server-start.sh` and `bin/connect-distributed.sh` of the Kafka distribution would:
 
 - ``kafka``: one KRaft node in *combined* mode (broker and controller in one process). Kafka 4 has
@@ -13,8 +13,8 @@ like `bin/kafka-server-start.sh` and `bin/connect-distributed.sh` of the Kafka d
 - ``connect``: a Kafka Connect worker in *distributed* mode (its state — connector configs,
   source offsets, statuses — is kept in three Kafka topics, so a restart resumes where it
   stopped), REST API on 127.0.0.1, the Debezium plugin folder on its ``plugin.path``. After it
-  is healthy, :func:`jornada.cdc.ensure_capture` prepares Postgres and registers the connectors
-  from stack/register-*.json, idempotently.
+  is healthy, the composition root (:mod:`jornada.services`) runs the CDC hook that prepares
+  Postgres and registers the connectors from stack/register-*.json, idempotently.
 
 Both config files are written into the service's data folder at every start (ports come from
 .env), so what runs is always inspectable: `.stack/data/kafka/server.properties`,
@@ -36,14 +36,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import REPO_ROOT, Settings
+from .jars import Fetched, JarSet, run_mvn
 from .runtime import Health, Service, ServiceContext, StackError, port_open
 
-JAR_CACHE = REPO_ROOT / ".cache" / "jars"
-MAVEN_DIR = REPO_ROOT / "stack" / "maven"
-KAFKA_POM = MAVEN_DIR / "kafka" / "pom.xml"
-DEBEZIUM_POM = MAVEN_DIR / "debezium-postgres" / "pom.xml"
-MANIFEST = "jornada-jars.json"  # written last: its presence means the folder is complete
-DEBEZIUM_PLUGIN = "debezium-connector-postgres"
+KAFKA_JARS = JarSet("kafka", (("kafka.version", "KAFKA_VERSION"),))
+DEBEZIUM_JARS = JarSet("debezium-postgres", (("debezium.version", "DEBEZIUM_VERSION"),),
+                       plugin="debezium-connector-postgres")
+KAFKA_POM = KAFKA_JARS.pom
+DEBEZIUM_POM = DEBEZIUM_JARS.pom
 
 # JVM sizing: broker + Connect stay under ~1.5 GB RSS together on the 8 GB laptop profile, even
 # with full heaps (heap + metaspace + code cache + threads ≈ heap + 200 MB each). An idle JVM
@@ -96,148 +96,48 @@ def _stderr(message: str) -> None:
 class Jars:
     kafka_version: str
     debezium_version: str
-    kafka_dir: Path           # the classpath of broker and worker: <dir>/*
-    plugin_path: Path         # Connect's plugin.path: one sub-folder per plugin
+    kafka: Fetched            # the classpath of broker and worker
+    debezium: Fetched         # Connect's plugin.path: one sub-folder per plugin
     manifest: dict
 
     @property
     def classpath(self) -> str:
-        return str(self.kafka_dir / "*")
+        return self.kafka.classpath
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.kafka.jar_dir
+
+    @property
+    def plugin_path(self) -> Path:
+        return self.debezium.folder
 
     @property
     def debezium_dir(self) -> Path:
-        return self.plugin_path / DEBEZIUM_PLUGIN
+        return self.debezium.jar_dir
 
 
-def kafka_jar_dir(version: str, cache: Path = JAR_CACHE) -> Path:
-    return cache / f"kafka-{version}"
-
-
-def debezium_plugin_path(version: str, cache: Path = JAR_CACHE) -> Path:
-    return cache / f"debezium-{version}"
-
-
-def read_manifest(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _mvn() -> str:
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError("Maven (`mvn`) is needed once to fetch the Kafka and Debezium jars from "
-                         "Maven Central — `make system-deps` (or `apt-get install -y maven`)")
-    return mvn
-
-
-def _run_mvn(args: list[str], log, what: str) -> str:
-    """Run Maven in batch mode, reporting download progress every few artifacts."""
-    cmd = [_mvn(), "-B", "-Dstyle.color=never", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            cwd=REPO_ROOT)
-    lines: list[str] = []
-    downloads = 0
-    last_report = time.monotonic()
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line.rstrip())
-        if "Downloaded from" in line:
-            downloads += 1
-            if time.monotonic() - last_report > 2:
-                log(f"  {what}: {downloads} files downloaded …")
-                last_report = time.monotonic()
-    if proc.wait() != 0:
-        tail = "\n".join(lines[-25:])
-        raise StackError(f"Maven could not fetch the {what} jars (is Maven Central reachable?):\n"
-                         f"  {' '.join(cmd)}\n{tail}")
-    return "\n".join(lines)
-
-
-def _copy_dependencies(pom: Path, props: dict[str, str], target: Path, log, what: str) -> list[str]:
-    """`mvn dependency:copy-dependencies` into a temporary folder, then an atomic rename."""
-    if read_manifest(target):
-        return sorted(p.name for p in target.glob("*.jar"))
-    tmp = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    defines = [f"-D{k}={v}" for k, v in props.items()]
-    _run_mvn(["-f", str(pom), *defines, "dependency:copy-dependencies",
-              f"-DoutputDirectory={tmp}"], log, what)
-    jars = sorted(p.name for p in tmp.glob("*.jar"))
-    if not jars:
-        raise StackError(f"Maven copied no jar for {what} into {tmp}")
-    return _finish(tmp, target, jars, props)
-
-
-def _finish(tmp: Path, target: Path, jars: list[str], props: dict) -> list[str]:
-    size = sum(p.stat().st_size for p in tmp.glob("*.jar"))
-    (tmp / MANIFEST).write_text(json.dumps({"properties": props, "jars": jars, "bytes": size,
-                                            "fetched": time.strftime("%Y-%m-%dT%H:%M:%S")},
-                                           indent=2))
-    if target.exists():  # someone else finished first (or a stale half-done folder): replace
-        shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return jars
-
-
-def _debezium_kafka_api(debezium_version: str, log) -> str | None:
+def _debezium_kafka_api(debezium: Fetched, log) -> str | None:
     """The Kafka Connect API version Debezium was built against (Maven's resolution of it)."""
-    out = _run_mvn(["-f", str(DEBEZIUM_POM), f"-Ddebezium.version={debezium_version}",
-                    "-P", "built-against", "dependency:tree",
-                    "-Dincludes=org.apache.kafka:connect-api"], log, "Debezium")
+    cached = debezium.folder / "kafka-connect-api.txt"
+    if cached.exists():
+        return cached.read_text().strip() or None
+    out = run_mvn(DEBEZIUM_POM, DEBEZIUM_JARS.resolved_properties(),
+                  ["dependency:tree", "-Dincludes=org.apache.kafka:connect-api"], log, "Debezium",
+                  profiles=["built-against"])
     m = re.search(r"org\.apache\.kafka:connect-api:jar:([\w.\-]+):", out)
+    cached.write_text(m.group(1) if m else "")
     return m.group(1) if m else None
 
 
-def ensure_jars(log=_stderr, *, cache: Path = JAR_CACHE) -> Jars:
-    """Fetch (once) the Kafka and Debezium jars of the versions in stack/versions.env.
-
-    Idempotent: a folder whose manifest exists is complete and is not fetched again; a new
-    version gets a new folder (`.cache/jars/kafka-<version>`, `.cache/jars/debezium-<version>`).
-    """
+def ensure_jars(log=_stderr) -> Jars:
+    """Fetch (once) the Kafka and Debezium jar sets of the versions in stack/versions.env."""
     from .. import versions
 
-    kv, dv = versions.kafka_version(), versions.debezium_version()
-    kdir = kafka_jar_dir(kv, cache)
-    ppath = debezium_plugin_path(dv, cache)
-    if not read_manifest(kdir):
-        log(f"fetching Apache Kafka {kv} jars with Maven into {_rel(kdir)} (first start only) …")
-        t0 = time.monotonic()
-        jars = _copy_dependencies(KAFKA_POM, {"kafka.version": kv}, kdir, log, f"Kafka {kv}")
-        log(f"  Kafka {kv}: {len(jars)} jars ready in {time.monotonic() - t0:.0f}s")
-    if not read_manifest(ppath):
-        log(f"fetching the Debezium {dv} Postgres connector with Maven into {_rel(ppath)} …")
-        t0 = time.monotonic()
-        tmp = ppath.with_name(f"{ppath.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / DEBEZIUM_PLUGIN).mkdir(parents=True)
-        _run_mvn(["-f", str(DEBEZIUM_POM), f"-Ddebezium.version={dv}",
-                  "dependency:copy-dependencies", f"-DoutputDirectory={tmp / DEBEZIUM_PLUGIN}"],
-                 log, f"Debezium {dv}")
-        jars = sorted(p.name for p in (tmp / DEBEZIUM_PLUGIN).glob("*.jar"))
-        if not jars:
-            raise StackError(f"Maven copied no Debezium jar into {tmp}")
-        api = _debezium_kafka_api(dv, log)
-        size = sum(p.stat().st_size for p in (tmp / DEBEZIUM_PLUGIN).glob("*.jar"))
-        (tmp / MANIFEST).write_text(json.dumps({
-            "properties": {"debezium.version": dv}, "plugins": {DEBEZIUM_PLUGIN: jars},
-            "kafka_connect_api": api, "bytes": size,
-            "fetched": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
-        if ppath.exists():
-            shutil.rmtree(ppath, ignore_errors=True)
-        tmp.rename(ppath)
-        log(f"  Debezium {dv}: {len(jars)} jars ready in {time.monotonic() - t0:.0f}s "
-            f"(built against Kafka Connect API {api})")
-    return Jars(kv, dv, kdir, ppath, {"kafka": read_manifest(kdir), "debezium": read_manifest(ppath)})
-
-
-def _rel(path: Path) -> str:
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+    kafka, debezium = KAFKA_JARS.ensure(log), DEBEZIUM_JARS.ensure(log)
+    api = _debezium_kafka_api(debezium, log)
+    return Jars(versions.kafka_version(), versions.debezium_version(), kafka, debezium,
+                {"kafka": kafka.manifest, "debezium": {**debezium.manifest, "kafka_connect_api": api}})
 
 
 # ---- shared helpers ----------------------------------------------------------------------------
@@ -253,24 +153,24 @@ def java_bin() -> str:
 
 
 def kafka_port(s: Settings) -> int:
-    return int(s.get("KAFKA_PORT", "9092"))
+    return s.kafka_port
 
 
 def controller_port(s: Settings) -> int:
-    return int(s.get("KAFKA_CONTROLLER_PORT", "9093"))
+    return s.kafka_controller_port
 
 
 def connect_port(s: Settings) -> int:
-    return int(s.get("CONNECT_PORT", "8083"))
+    return s.connect_port
 
 
 def bootstrap_servers(s: Settings) -> str:
     """Where clients find the broker: 127.0.0.1:<KAFKA_PORT> natively (compose overrides it)."""
-    return s.get("JORNADA_KAFKA_BOOTSTRAP") or f"127.0.0.1:{kafka_port(s)}"
+    return s.kafka_bootstrap
 
 
 def connect_url(s: Settings) -> str:
-    return (s.get("JORNADA_CONNECT_URL") or f"http://127.0.0.1:{connect_port(s)}").rstrip("/")
+    return s.connect_url
 
 
 def _properties(values: dict[str, object], header: str) -> str:
@@ -287,7 +187,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def _jvm(ctx: ServiceContext, heap: list[str], main: str, *args: str) -> list[str]:
-    jars: Jars = ctx.extra.get("jars") or ensure_jars(log=lambda *_: None)
+    jars = ensure_jars(log=ctx.log)
     return [java_bin(), *heap, *JVM_COMMON,
             f"-Dlog4j2.configurationFile={ctx.data_dir / 'log4j2.properties'}",
             "-cp", jars.classpath, main, *args]
@@ -342,7 +242,7 @@ def kafka_server_properties(ctx: ServiceContext) -> dict[str, object]:
 
 
 def _kafka_prepare(ctx: ServiceContext) -> None:
-    ctx.extra["jars"] = jars = ensure_jars(log=ctx.extra.get("log", _stderr))
+    jars = ensure_jars(log=ctx.log)
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_server_properties(ctx)
     _write(ctx.data_dir / "server.properties", _properties(
@@ -434,11 +334,16 @@ def connect_worker_properties(ctx: ServiceContext, jars: Jars) -> dict[str, obje
         # every plugin here ships ServiceLoader manifests: no slow reflective classpath scan
         "plugin.discovery": "service_load",
         "topic.creation.enable": "true",
+        # secrets are references (`${env:DEBEZIUM_PASSWORD}`) resolved by the worker from its own
+        # environment: the connector config, the REST API and _connect-configs never hold them
+        "config.providers": "env",
+        "config.providers.env.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+        "config.providers.env.param.allowlist.pattern": "^DEBEZIUM_PASSWORD$",
     }
 
 
 def _connect_prepare(ctx: ServiceContext) -> None:
-    ctx.extra["jars"] = jars = ensure_jars(log=ctx.extra.get("log", _stderr))
+    jars = ensure_jars(log=ctx.log)
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     _write(ctx.data_dir / "connect-distributed.properties", _properties(
         connect_worker_properties(ctx, jars),
@@ -479,20 +384,15 @@ def _connect_health(ctx: ServiceContext) -> Health:
     return connect_health(ctx.settings)
 
 
-def _connect_after_start(ctx: ServiceContext) -> None:
-    """Prepare Postgres for capture and register the connectors (both idempotent)."""
-    from .. import cdc
-
-    try:
-        cdc.ensure_capture(ctx.settings, log=ctx.extra.get("log", _stderr))
-    except cdc.CdcError as exc:
-        raise StackError(f"connect: running, but the connector is not registered: {exc}") from None
+def _connect_env(ctx: ServiceContext) -> dict[str, str]:
+    return {"DEBEZIUM_PASSWORD": ctx.settings.debezium_password.get_secret_value()}
 
 
 def kafka_service() -> Service:
     return Service(
         name="kafka", describe="Kafka 4 broker + KRaft controller (CDC topics)",
-        port=kafka_port, command=_kafka_command, health=_kafka_health, prepare=_kafka_prepare,
+        port=kafka_port, other_ports=lambda s: [controller_port(s)],
+        command=_kafka_command, health=_kafka_health, prepare=_kafka_prepare,
         endpoint=lambda s: f"127.0.0.1:{kafka_port(s)}",
         start_timeout_s=90, stop_timeout_s=45,
     )
@@ -502,7 +402,7 @@ def connect_service() -> Service:
     return Service(
         name="connect", describe="Kafka Connect (distributed) + Debezium Postgres connector",
         port=connect_port, command=_connect_command, health=_connect_health,
-        prepare=_connect_prepare, after_start=_connect_after_start,
+        prepare=_connect_prepare, env=_connect_env,
         endpoint=lambda s: connect_url(s),
         start_timeout_s=120, stop_timeout_s=45, depends_on=("kafka", "oltp"),
     )

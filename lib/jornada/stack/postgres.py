@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 from psycopg import sql
@@ -46,17 +47,13 @@ SERVER_SETTINGS = {
 }
 
 
-def _endpoint(ctx: ServiceContext) -> PostgresEndpoint:
-    return ctx.extra["endpoint"](ctx.settings)
-
-
-def _prepare(ctx: ServiceContext) -> None:
+def _prepare(ctx: ServiceContext, ep: PostgresEndpoint) -> None:
     if (ctx.data_dir / "PG_VERSION").exists():
         return
     ctx.data_dir.mkdir(parents=True, exist_ok=True)
     pwfile = ctx.run_dir / "initdb.pw"
     ctx.run_dir.mkdir(parents=True, exist_ok=True)
-    pwfile.write_text(ctx.settings.pg_superuser_password + "\n")
+    pwfile.write_text(ctx.settings.pg_superuser_password.get_secret_value() + "\n")
     pwfile.chmod(0o600)
     chown_tree(ctx.data_dir, ctx.user)
     chown_tree(ctx.run_dir, ctx.user)
@@ -76,8 +73,7 @@ def _prepare(ctx: ServiceContext) -> None:
         pwfile.unlink(missing_ok=True)
 
 
-def _command(ctx: ServiceContext) -> list[str]:
-    ep = _endpoint(ctx)
+def _command(ctx: ServiceContext, ep: PostgresEndpoint) -> list[str]:
     cmd = [pg_bin("postgres"), "-D", str(ctx.data_dir), "-p", str(ep.port),
            "-c", f"unix_socket_directories={ctx.run_dir}"]
     for key, value in SERVER_SETTINGS.items():
@@ -85,16 +81,15 @@ def _command(ctx: ServiceContext) -> list[str]:
     return cmd
 
 
-def _superuser_conninfo(ctx: ServiceContext, dbname: str = "postgres") -> str:
-    ep = _endpoint(ctx)
+def _superuser_conninfo(ctx: ServiceContext, ep: PostgresEndpoint, dbname: str = "postgres") -> str:
     return ep.conninfo(dbname=dbname, user=ctx.settings.pg_superuser,
-                       password=ctx.settings.pg_superuser_password)
+                       password=ctx.settings.pg_superuser_password.get_secret_value())
 
 
-def _health(ctx: ServiceContext) -> Health:
-    ep = _endpoint(ctx)
+def _health(ctx: ServiceContext, ep: PostgresEndpoint) -> Health:
     try:
-        with psycopg.connect(_superuser_conninfo(ctx), connect_timeout=2) as conn:
+        with psycopg.connect(_superuser_conninfo(ctx, ep),
+                             connect_timeout=int(ctx.service.health_timeout_s)) as conn:
             version = conn.execute("show server_version").fetchone()[0]
             wal = conn.execute("show wal_level").fetchone()[0]
         return Health(True, f"PostgreSQL {version}, wal_level={wal}")
@@ -105,10 +100,9 @@ def _health(ctx: ServiceContext) -> Health:
         return Health(False, f"{ep.address}: {msg}")
 
 
-def _ensure_database(ctx: ServiceContext) -> None:
+def _ensure_database(ctx: ServiceContext, ep: PostgresEndpoint) -> None:
     """Create the course role and database, owned by that role (idempotent)."""
-    ep = _endpoint(ctx)
-    with psycopg.connect(_superuser_conninfo(ctx), autocommit=True) as conn:
+    with psycopg.connect(_superuser_conninfo(ctx, ep), autocommit=True) as conn:
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (ep.user,)).fetchone()
         verb = "alter" if exists else "create"
         conn.execute(sql.SQL(verb + " role {} with login password {}").format(
@@ -116,28 +110,22 @@ def _ensure_database(ctx: ServiceContext) -> None:
         if not conn.execute("select 1 from pg_database where datname = %s", (ep.dbname,)).fetchone():
             conn.execute(sql.SQL("create database {} owner {}").format(
                 sql.Identifier(ep.dbname), sql.Identifier(ep.user)))
-    with psycopg.connect(_superuser_conninfo(ctx, ep.dbname), autocommit=True) as conn:
+    with psycopg.connect(_superuser_conninfo(ctx, ep, ep.dbname), autocommit=True) as conn:
         # Postgres 15+ no longer lets every role create in `public`; the owner role needs it.
         conn.execute(sql.SQL("alter schema public owner to {}").format(sql.Identifier(ep.user)))
-    after = ctx.extra.get("after_database")
-    if after:
-        after(ctx.settings)
 
 
-def postgres_service(name: str, describe: str, endpoint, after_database=None) -> Service:
-    def attach(fn):
-        def wrapped(ctx: ServiceContext):
-            ctx.extra["endpoint"] = endpoint
-            ctx.extra["after_database"] = after_database
-            return fn(ctx)
-        return wrapped
+def postgres_service(name: str, describe: str, endpoint: Callable[[Settings], PostgresEndpoint]) -> Service:
+    """A Postgres server for ``endpoint`` (the OLTP or the OLAP one from settings)."""
+    def bound(fn):
+        return lambda ctx: fn(ctx, endpoint(ctx.settings))
 
     return Service(
         name=name, describe=describe,
         port=lambda s: endpoint(s).port,
         endpoint=lambda s: f"{endpoint(s).address}/{endpoint(s).dbname}",
-        command=attach(_command), health=attach(_health), prepare=attach(_prepare),
-        after_start=attach(_ensure_database),
+        command=bound(_command), health=bound(_health), prepare=bound(_prepare),
+        ready=bound(_ensure_database),
         needs_unprivileged_user=True,
         stop_signal=signal.SIGINT,  # "fast" shutdown: roll back sessions, checkpoint, exit
         start_timeout_s=60,

@@ -1,9 +1,11 @@
 """The native runtime: real services as local processes, one small declaration each.
 
 A :class:`Service` says how to prepare its data folder once, which command runs it in the
-foreground, which port it owns and how to tell it is healthy. :class:`Stack` starts services in
-their own process group (so `down` stops exactly what `up` started, children included), records
-the group id in a pid file, and keeps data and logs under one ignored folder (`.stack/`).
+foreground, which ports it owns, what it depends on and how to tell it is healthy. :class:`Stack`
+starts services in dependency order, each in its own process group (so `down` stops exactly what
+`up` started, children included), records the group id in a pid file, and keeps data and logs
+under one ignored folder (`.stack/`) that other users cannot read. Which services exist, and what
+runs once one is healthy, is said by the composition root, :mod:`jornada.services`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -36,26 +38,46 @@ class Health:
     detail: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class Service:
+    """One service of the stack, declared like a Procfile line with a health check.
+
+    Every value a service needs comes from the typed :class:`~jornada.config.Settings` it is
+    handed (ports, paths, credentials): the declaration itself holds no defaults.
+    """
+
     name: str
     describe: str
-    port: Callable[[Settings], int]
-    command: Callable[["ServiceContext"], list[str]]
-    health: Callable[["ServiceContext"], Health]
-    prepare: Callable[["ServiceContext"], None] | None = None
-    after_start: Callable[["ServiceContext"], None] | None = None
+    command: Callable[["ServiceContext"], list[str]]       # runs in the foreground
+    health: Callable[["ServiceContext"], Health]           # must answer within health_timeout_s
+    port: Callable[[Settings], int] | None = None         # the port it listens on, if any
+    depends_on: tuple[str, ...] = ()                      # started first, stopped after
+    prepare: Callable[["ServiceContext"], None] | None = None   # once per start, before command
+    ready: Callable[["ServiceContext"], None] | None = None     # once healthy (own set-up only)
     env: Callable[["ServiceContext"], dict[str, str]] | None = None
     endpoint: Callable[[Settings], str] | None = None
+    other_ports: Callable[[Settings], list[int]] | None = None  # doctor checks them too
+    group: str | None = None                              # `stack up airflow` = every airflow-*
     # Postgres refuses to run as root; such services run as an unprivileged user when we are root.
     needs_unprivileged_user: bool = False
     stop_signal: int = signal.SIGTERM
     start_timeout_s: float = 60.0
     stop_timeout_s: float = 30.0
-    depends_on: tuple[str, ...] = ()
+    health_timeout_s: float = 3.0
 
     def address(self, s: Settings) -> str:
-        return self.endpoint(s) if self.endpoint else f"127.0.0.1:{self.port(s)}"
+        if self.endpoint:
+            return self.endpoint(s)
+        return f"127.0.0.1:{self.port(s)}" if self.port else "-"
+
+    def ports(self, s: Settings) -> list[int]:
+        own = [self.port(s)] if self.port else []
+        return own + (self.other_ports(s) if self.other_ports else [])
+
+
+# A hook runs after a service is healthy, on every `up` (so it must be idempotent): the
+# composition root (jornada.services) uses them for what lies above the runtime (schema, CDC).
+Hook = Callable[[Settings, Callable[[str], None]], None]
 
 
 @dataclass
@@ -66,7 +88,7 @@ class ServiceContext:
     run_dir: Path
     log_file: Path
     user: str | None = None
-    extra: dict = field(default_factory=dict)
+    log: Callable[[str], None] = print
 
     def run_as_user(self, cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
         """Run a one-off preparation command as the service's user, raising with its output."""
@@ -150,21 +172,24 @@ def chown_tree(path: Path, user: str | None) -> None:
 
 
 class Stack:
-    def __init__(self, settings: Settings, services: list[Service]):
+    """The native runtime: each service a process group of its own, started in dependency order."""
+
+    def __init__(self, settings: Settings, services: list[Service],
+                 hooks: dict[str, list[Hook]] | None = None):
         self.settings = settings
         self.services = {svc.name: svc for svc in services}
+        self.hooks = hooks or {}
         self.root = settings.stack_dir
-        self.order = list(self.services)
+        self.order = _start_order(self.services)
 
     # ---- folders -------------------------------------------------------------------------
-    def context(self, svc: Service) -> ServiceContext:
+    def context(self, svc: Service, log=print) -> ServiceContext:
         user = ensure_service_user() if svc.needs_unprivileged_user else None
-        ctx = ServiceContext(
+        return ServiceContext(
             service=svc, settings=self.settings,
             data_dir=self.root / "data" / svc.name, run_dir=self.root / "run" / svc.name,
-            log_file=self.root / "logs" / f"{svc.name}.log", user=user,
+            log_file=self.root / "logs" / f"{svc.name}.log", user=user, log=log,
         )
-        return ctx
 
     def pid_file(self, svc: Service) -> Path:
         return self.root / "run" / f"{svc.name}.pid"
@@ -177,55 +202,91 @@ class Stack:
             return None
         return pid if pid_alive(pid) else None
 
-    # ---- lifecycle -----------------------------------------------------------------------
-    def select(self, names: list[str] | None) -> list[Service]:
+    # ---- selection -----------------------------------------------------------------------
+    def _expand(self, names: list[str] | None) -> set[str]:
         if not names:
-            return [self.services[n] for n in self.order]
-        unknown = [n for n in names if n not in self.services]
+            return set(self.order)
+        chosen: set[str] = set()
+        unknown = []
+        for n in names:
+            members = [s.name for s in self.services.values() if s.group == n]
+            if n in self.services:
+                chosen.add(n)
+            elif members:
+                chosen.update(members)
+            else:
+                unknown.append(n)
         if unknown:
-            raise StackError(f"unknown service(s) {unknown}; known: {', '.join(self.order)}")
-        return [self.services[n] for n in self.order if n in names]
+            groups = sorted({s.group for s in self.services.values() if s.group})
+            raise StackError(f"unknown service(s) {unknown}; known: {', '.join(self.order)}"
+                             + (f" (groups: {', '.join(groups)})" if groups else ""))
+        return chosen
 
+    def select(self, names: list[str] | None) -> list[Service]:
+        """The named services (or groups), in start order."""
+        chosen = self._expand(names)
+        return [self.services[n] for n in self.order if n in chosen]
+
+    def with_dependencies(self, names: list[str] | None) -> list[Service]:
+        """The named services and everything they depend on, in start order."""
+        chosen = self._expand(names)
+        todo = list(chosen)
+        while todo:
+            for dep in self.services[todo.pop()].depends_on:
+                if dep not in chosen:
+                    chosen.add(dep)
+                    todo.append(dep)
+        return [self.services[n] for n in self.order if n in chosen]
+
+    def with_dependents(self, names: list[str] | None) -> list[Service]:
+        """The named services and everything that depends on them, in start order."""
+        chosen = self._expand(names)
+        grew = True
+        while grew:
+            grew = False
+            for svc in self.services.values():
+                if svc.name not in chosen and chosen & set(svc.depends_on):
+                    chosen.add(svc.name)
+                    grew = True
+        return [self.services[n] for n in self.order if n in chosen]
+
+    # ---- lifecycle -----------------------------------------------------------------------
     def up(self, names: list[str] | None = None, log=print) -> None:
-        if self.settings.runtime == "compose":
-            # Inside docker compose the services are containers: only check they answer.
-            for svc in self.select(names):
-                health = svc.health(self.context(svc))
-                if not health.ok:
-                    raise StackError(f"{svc.name} is not healthy ({health.detail}) — in compose, "
-                                     f"check `docker compose ps` and `docker compose logs {svc.name}`")
-                log(f"{svc.name}: healthy at {svc.address(self.settings)} (compose)")
-            return
-        for svc in self.select(names):
+        for svc in self.with_dependencies(names):
             self._start(svc, log)
 
+    def _after_healthy(self, svc: Service, ctx: ServiceContext, log) -> None:
+        if svc.ready:
+            svc.ready(ctx)
+        for hook in self.hooks.get(svc.name, []):
+            hook(self.settings, log)
+
     def _start(self, svc: Service, log) -> None:
-        ctx = self.context(svc)
+        ctx = self.context(svc, log)
         pid = self.running_pid(svc)
         if pid is not None:
-            health = svc.health(ctx)
-            if health.ok:
+            if svc.health(ctx).ok:
                 log(f"{svc.name}: already running (pid {pid}) at {svc.address(self.settings)}")
-                if svc.after_start:
-                    svc.after_start(ctx)
-                return
-            self._wait_healthy(svc, ctx, pid)
-            if svc.after_start:
-                svc.after_start(ctx)
+            else:
+                self._wait_healthy(svc, ctx, pid)
+            self._after_healthy(svc, ctx, log)
             return
-        port = svc.port(self.settings)
-        if port_open(port):
-            raise StackError(
-                f"{svc.name}: port {port} on 127.0.0.1 is already taken by a process this stack "
-                f"did not start — stop it, or choose another port in .env, then `make up`")
+        for port in svc.ports(self.settings):
+            if port_open(port):
+                raise StackError(
+                    f"{svc.name}: port {port} on 127.0.0.1 is already taken by a process this stack "
+                    f"did not start — stop it, or choose another port in .env, then `make up`")
         for d in (ctx.data_dir.parent, ctx.run_dir, ctx.log_file.parent):
             d.mkdir(parents=True, exist_ok=True)
+        ensure_private(ctx.log_file.parent)
         if ctx.user:
             ensure_traversable(ctx.data_dir.parent)
         if svc.prepare:
             svc.prepare(ctx)
+        ctx.data_dir.mkdir(parents=True, exist_ok=True)
         ctx.run_dir.mkdir(parents=True, exist_ok=True)
         chown_tree(ctx.run_dir, ctx.user)
+        ensure_private(ctx.data_dir)
         env = dict(os.environ)
         if svc.env:
             env.update(svc.env(ctx))
@@ -234,8 +295,7 @@ class Stack:
             logf.flush()
             proc = subprocess.Popen(
                 svc.command(ctx), stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                cwd=ctx.data_dir if ctx.data_dir.exists() else self.root, env=env,
-                start_new_session=True, **drop_privileges(ctx.user),
+                cwd=ctx.data_dir, env=env, start_new_session=True, **drop_privileges(ctx.user),
             )
         self.pid_file(svc).write_text(str(proc.pid))
         try:
@@ -244,8 +304,7 @@ class Stack:
             self._stop(svc, log=lambda *_: None)
             raise
         log(f"{svc.name}: started (pid {proc.pid}) at {svc.address(self.settings)}")
-        if svc.after_start:
-            svc.after_start(ctx)
+        self._after_healthy(svc, ctx, log)
 
     def _wait_healthy(self, svc: Service, ctx: ServiceContext, pid: int) -> None:
         deadline = time.monotonic() + svc.start_timeout_s
@@ -262,7 +321,8 @@ class Stack:
                          f"see {ctx.log_file}:\n{tail(ctx.log_file)}")
 
     def down(self, names: list[str] | None = None, log=print) -> None:
-        for svc in reversed(self.select(names)):
+        """Stop the services (and whatever depends on them), dependents first."""
+        for svc in reversed(self.with_dependents(names)):
             self._stop(svc, log)
 
     def _stop(self, svc: Service, log) -> None:
@@ -294,10 +354,9 @@ class Stack:
     def status(self) -> list[dict]:
         rows = []
         for svc in self.select(None):
-            ctx = self.context(svc)
             pid = self.running_pid(svc)
-            compose = self.settings.runtime == "compose"
-            health = svc.health(ctx) if pid or compose else Health(False, "not running — `make up`")
+            health = (svc.health(self.context(svc)) if pid
+                      else Health(False, "not running — `make up`"))
             rows.append({"service": svc.name, "describe": svc.describe, "pid": pid,
                          "healthy": health.ok, "detail": health.detail,
                          "endpoint": svc.address(self.settings)})
@@ -319,6 +378,37 @@ class Stack:
             pid = self.running_pid(svc)
             out[svc.name] = group_rss_mb(pid) if pid else 0.0
         return out
+
+
+def _start_order(services: dict[str, Service]) -> list[str]:
+    """Declaration order, moved only as far as dependencies require (a stable topological sort)."""
+    order: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in visiting:
+            raise StackError(f"dependency cycle: {' → '.join((*path, name))}")
+        if name not in services:
+            raise StackError(f"{path[-1]} depends on unknown service {name!r}")
+        visiting.add(name)
+        for dep in services[name].depends_on:
+            visit(dep, (*path, name))
+        visiting.discard(name)
+        order.append(name)
+
+    for name in services:
+        visit(name, ())
+    return order
+
+
+def ensure_private(path: Path) -> None:
+    """Data and logs hold secrets and every row of the shop: no access for other users."""
+    try:
+        path.chmod(path.stat().st_mode & 0o700)
+    except OSError:
+        pass
 
 
 def _tree(pid: int) -> list[psutil.Process]:
