@@ -63,7 +63,7 @@ reset: setup ## stop the stack and delete its data (asks first)
 	$(JORNADA) stack reset
 
 course: up ## execute every lesson headless into output/ (notebooks + summary)
-	$(PY) -m jornada.course --output $(OUTPUT)
+	$(JORNADA) course run --output $(OUTPUT)
 
 test: up ## every test, against the real native stack
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -76,10 +76,10 @@ lab: up ## JupyterLab on 127.0.0.1 for learners
 
 bench: setup ## benchmarks on their own Postgres, JSON into output/bench.json
 	@mkdir -p $(OUTPUT)
-	$(PY) -m benchmarks --output $(OUTPUT)/bench.json
+	$(JORNADA) bench --output $(OUTPUT)/bench.json
 
 exercises: setup ## regenerate exercises/ from solutions/ (never edit exercises by hand)
-	$(PY) -m jornada.exercises generate
+	$(JORNADA) exercises generate
 
 clean: down ## remove the venv, caches and outputs (keeps .env and .stack data)
 	rm -rf $(VENV) .cache $(OUTPUT) .pytest_cache
