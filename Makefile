@@ -68,8 +68,8 @@ course: up ## execute every lesson headless into output/ (notebooks + summary)
 test: up ## every test, against the real native stack
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: setup ## only the tests that need no service
-	$(PY) -m pytest -m "not services and not notebooks" $(PYTEST_ARGS)
+test-unit: setup ## only the unit lane: no service started, no network
+	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 lab: up ## JupyterLab on 127.0.0.1 for learners
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $$(grep -E '^JUPYTER_PORT=' .env | cut -d= -f2 || echo 8888) --no-browser --notebook-dir .

@@ -1,17 +1,49 @@
-"""Shared fixtures. Tests that need services start the real native stack (idempotently)."""
+"""Shared fixtures and the test lanes. Tests that need services start the real native stack
+(idempotently); unit tests may not."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+LANES = ("unit", "services", "notebooks", "browser")
 SERVICE_FIXTURES = {"stack_up", "oltp_clean", "olap_conn", "oltp_conn", "course_run", "records"}
 
 
 def pytest_collection_modifyitems(items):
-    # A test that touches a real service is marked so `make test-unit` can leave it out.
+    """Each module declares exactly one lane; a unit test that asks for a service is an error."""
+    problems = []
     for item in items:
-        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.services)
+        lanes = {m.name for m in item.iter_markers() if m.name in LANES}
+        if len(lanes) != 1:
+            problems.append(f"{item.nodeid}: lanes {sorted(lanes) or 'none'} — add one module-level "
+                            f"`pytestmark = pytest.mark.<{'|'.join(LANES)}>`")
+        elif "unit" in lanes and SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            problems.append(f"{item.nodeid}: a unit test uses a service fixture")
+    if problems:
+        raise pytest.UsageError("test lanes:\n  " + "\n  ".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_use_no_network(request, monkeypatch):
+    """In the unit lane only refused connections are allowed: anything that answers is a service."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+    real = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else address
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            raise AssertionError(f"a unit test tried the network: {address}")
+        try:
+            real(sock, address)
+        except OSError:
+            raise
+        sock.close()
+        raise AssertionError(f"a unit test reached a running service at {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
 @pytest.fixture(scope="session")

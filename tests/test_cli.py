@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from typer.testing import CliRunner
 
 from jornada.cli import app
+
+pytestmark = pytest.mark.unit
 
 runner = CliRunner()
 

@@ -19,6 +19,8 @@ import yaml
 
 from jornada import versions
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 STACK = ROOT / "stack"
 COMPOSE_FILE = STACK / "docker-compose.yml"

@@ -20,7 +20,7 @@ import time
 import pytest
 
 # kafka-python 3.0 still calls importlib.resources' legacy read_text/open_text
-pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.services, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
 EXPECTED_TASKS = {
     "history_load": ["generate"],

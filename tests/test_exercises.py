@@ -7,6 +7,8 @@ import pytest
 
 from jornada import exercises
 
+pytestmark = pytest.mark.unit
+
 
 def _nb(*sources):
     nb = nbformat.v4.new_notebook()

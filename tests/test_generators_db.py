@@ -12,6 +12,8 @@ from jornada import generators as g
 from jornada.db import connect
 from jornada.schema import OLTP_TABLES, init_oltp, table_counts
 
+pytestmark = pytest.mark.services
+
 NOW = datetime(2025, 6, 1, 12, 0, 0)
 
 # Every table in a fixed order, each row in a fixed order: the database's whole content.

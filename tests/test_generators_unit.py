@@ -13,6 +13,8 @@ import pytest
 from jornada import catalog, fraud, geo
 from jornada import generators as g
 
+pytestmark = pytest.mark.unit
+
 NOW = datetime(2025, 6, 1, 12, 0, 0)
 HOME = {"SP", "MG", "RJ"}
 

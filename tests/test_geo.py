@@ -10,6 +10,8 @@ import shapely
 
 from jornada import geo
 
+pytestmark = pytest.mark.unit
+
 # Brazil's bounding box, mainland plus oceanic islands (Trindade, ES, is at lon -29.3).
 BBOX_LAT = (-33.8, 5.3)
 BBOX_LON = (-74.0, -28.8)

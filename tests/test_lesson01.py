@@ -14,6 +14,8 @@ import pytest
 from graders import run_check
 from jornada import exercises
 
+pytestmark = pytest.mark.notebooks
+
 SOLUTION = exercises.SOLUTIONS / "01_modelling_the_shop.ipynb"
 EXERCISE = exercises.EXERCISES / "01_modelling_the_shop.ipynb"
 

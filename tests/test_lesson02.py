@@ -14,6 +14,8 @@ import pytest
 from graders import run_check
 from jornada import exercises, maps
 
+pytestmark = pytest.mark.notebooks
+
 LESSON = "02_generating_data"
 SOLUTION = f"solutions/{LESSON}"
 EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"

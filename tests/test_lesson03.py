@@ -19,7 +19,7 @@ LESSON = "03_change_data_capture"
 SOLUTION = f"solutions/{LESSON}"
 EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"
 # kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
-pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.notebooks, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
 TASKS = ["task_count_ops", "task_rebuild_state", "task_add_table_to_capture", "task_consume_all"]
 

@@ -14,6 +14,8 @@ import pytest
 from graders import run_check
 from jornada import exercises
 
+pytestmark = pytest.mark.notebooks
+
 LESSON = "04_star_schema_with_dbt"
 SOLUTION = f"solutions/{LESSON}"
 EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"

@@ -14,6 +14,8 @@ import pytest
 from graders import run_check
 from jornada import exercises
 
+pytestmark = pytest.mark.notebooks
+
 LESSON = "05_orchestration_with_airflow"
 SOLUTION = f"solutions/{LESSON}"
 EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"

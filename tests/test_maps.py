@@ -7,6 +7,8 @@ import pytest
 
 from jornada import geo, maps
 
+pytestmark = pytest.mark.unit
+
 # Legit homes (incl. the places a prefix/cell list gets wrong) and fraud places.
 PLACES = {
     "São Paulo": (-23.5505, -46.6333, False),

@@ -13,6 +13,8 @@ import pytest
 
 from jornada import course, exercises
 
+pytestmark = pytest.mark.notebooks
+
 LESSONS = course.lesson_paths()
 SOLUTIONS = course.lesson_paths(course.SOLUTIONS)
 EXERCISES = course.lesson_paths(exercises.EXERCISES)
@@ -22,23 +24,7 @@ def _ids(paths):
     return [p.stem for p in paths]
 
 
-def test_lessons_00_to_02_exist():
-    numbers = {p.name[:2] for p in LESSONS}
-    assert {"00", "01", "02"} <= numbers
 
-
-@pytest.mark.parametrize("path", LESSONS + SOLUTIONS + EXERCISES, ids=_ids(LESSONS + SOLUTIONS + EXERCISES))
-def test_notebook_is_committed_clean_and_parameterised(path):
-    nb = nbformat.read(path, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
-        f"{path.name}: strip outputs before committing"
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1, f"{path.name}: exactly one cell tagged 'parameters' (papermill)"
-    assert "seed" in tagged[0].source, f"{path.name}: the parameters cell must set a seed"
-    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
-
-
-@pytest.mark.notebooks
 @pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
 def test_notebook_executes(path, course_run):
     row = course_run[f"{path.parent.name}/{path.stem}"]
@@ -53,7 +39,7 @@ def test_notebook_executes(path, course_run):
         assert all(r["status"] == "passed" for r in results), json.dumps(results, indent=1)
 
 
-@pytest.mark.notebooks
+
 @pytest.mark.parametrize("path", EXERCISES, ids=_ids(EXERCISES))
 def test_exercise_fails_only_at_its_blanks(path, stack_up):
     executed = exercises.run_notebook(path)

@@ -9,11 +9,12 @@ import psycopg
 import pytest
 
 from jornada import config
-from jornada.db import ServiceUnavailable, connect
 from jornada.services import stack
 from jornada.stack import StackError
 from jornada.stack.doctor import run_checks
 from jornada.stack.runtime import pid_alive
+
+pytestmark = pytest.mark.services
 
 
 def _free_port() -> int:
@@ -36,16 +37,6 @@ def isolated_stack():
     yield st
     st.down(log=lambda *_: None)
     shutil.rmtree(root, ignore_errors=True)
-
-
-def test_env_file_is_generated_with_secrets_and_never_overwritten(tmp_path):
-    target = tmp_path / ".env"
-    assert config.ensure_env_file(target) is True
-    text = target.read_text()
-    assert "=generate" not in text, "every 'generate' placeholder must become a secret"
-    assert (target.stat().st_mode & 0o777) == 0o600, ".env holds secrets: owner-only"
-    assert config.ensure_env_file(target) is False
-    assert target.read_text() == text
 
 
 def test_up_is_idempotent_status_healthy_and_down_stops_everything(isolated_stack):
@@ -84,38 +75,10 @@ def test_port_taken_by_a_stranger_gives_a_clear_error(isolated_stack):
         assert not checks["port oltp"].ok and "another program" in checks["port oltp"].detail
 
 
-def test_unknown_service_is_named():
-    with pytest.raises(StackError, match="unknown service"):
-        stack().up(["kafka-typo"], log=lambda *_: None)
-
-
-def test_missing_server_fails_fast_with_the_fix():
-    ep = config.settings().oltp.model_copy(update={"port": _free_port()})
-    started = time.monotonic()
-    with pytest.raises(ServiceUnavailable, match=r"OLTP Postgres not reachable at 127\.0\.0\.1:\d+ — .*make up"):
-        connect(ep)
-    assert time.monotonic() - started < 5
-
-
 def _children(pid: int) -> list[int]:
     import psutil
 
     return [c.pid for c in psutil.Process(pid).children(recursive=True)]
-
-
-def test_env_file_gains_keys_added_to_the_example_later(tmp_path):
-    example = tmp_path / "example"
-    example.write_text("# comment\nA=1\nSECRET=generate\n")
-    target = tmp_path / ".env"
-    config.ensure_env_file(target, example)
-    before = target.read_text()
-    example.write_text(example.read_text() + "NEW_SECRET=generate\nNEW_PLAIN=x\n")
-    assert config.ensure_env_file(target, example) is True
-    after = target.read_text()
-    assert after.startswith(before), "existing values must never change"
-    values = dict(line.split("=", 1) for line in after.splitlines() if "=" in line and not line.startswith("#"))
-    assert values["NEW_PLAIN"] == "x" and values["NEW_SECRET"] not in ("", "generate")
-    assert config.ensure_env_file(target, example) is False
 
 
 def test_a_stack_inside_a_private_folder_starts(tmp_path_factory):

@@ -16,7 +16,7 @@ from decimal import Decimal
 import pytest
 
 # kafka-python 3.0 still calls importlib.resources' legacy read_text/open_text
-pytestmark = pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")
+pytestmark = [pytest.mark.services, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
 NOW = datetime(2026, 1, 31, 12, 0, 0)
 SEED = 11

@@ -13,7 +13,6 @@ Conventions (see solutions/README.md):
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import nbformat

@@ -24,18 +24,16 @@ Both config files are written into the service's data folder at every start (por
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import REPO_ROOT, Settings
+from ..config import Settings
 from .jars import Fetched, JarSet, run_mvn
 from .runtime import Health, Service, ServiceContext, StackError, port_open
 

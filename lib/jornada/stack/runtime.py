@@ -325,6 +325,12 @@ class Stack:
         for svc in reversed(self.with_dependents(names)):
             self._stop(svc, log)
 
+    def stop_only(self, names: list[str], log=print) -> None:
+        """Stop exactly these services, leaving their dependents running (fault-injection tests:
+        a broker restart under a live Connect worker)."""
+        for svc in reversed(self.select(names)):
+            self._stop(svc, log)
+
     def _stop(self, svc: Service, log) -> None:
         pid = self.running_pid(svc)
         pf = self.pid_file(svc)

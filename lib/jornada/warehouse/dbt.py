@@ -14,7 +14,7 @@ from typing import Callable
 
 from ..config import REPO_ROOT, Settings, settings as load_settings
 from ..db import connect
-from .mirror import WarehouseError
+from .mirror import DbtError, WarehouseError
 
 DBT_PROJECT_DIR = REPO_ROOT / "warehouse"
 # dbt commands that never open a connection

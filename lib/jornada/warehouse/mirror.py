@@ -3,7 +3,6 @@ the loader lock, and the geohash → UF lookup."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Iterable
 
