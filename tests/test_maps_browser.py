@@ -9,7 +9,6 @@ in output/maps/ (look at them). Missing Chromium, Playwright or assets fail with
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import struct
