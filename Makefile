@@ -11,7 +11,7 @@ STAMP      := $(VENV)/.installed
 OUTPUT     ?= output
 PYTEST_ARGS ?=
 
-.PHONY: help system-deps setup env up down status doctor reset course test test-unit lab bench exercises clean
+.PHONY: help system-deps web-assets setup env up down status doctor reset course test test-unit lab bench exercises clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,11 +26,13 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 # Debian packages the native stack needs beyond Python: Java 17 (Kafka, Connect, Spark), Maven
-# (fetches the Kafka/Debezium jars from Maven Central) and kcat (a Kafka client nobody here
-# wrote, used by the CDC tests and lesson 03). Idempotent: installs only what is missing.
-SYSTEM_DEPS := java:openjdk-17-jre-headless mvn:maven kcat:kcat
+# (fetches the Kafka/Debezium jars from Maven Central), kcat (a Kafka client nobody here
+# wrote, used by the CDC tests and lesson 03), npm (fetches the map assets, make web-assets) and
+# Chromium (headless: the map tests and screenshots, driven by Playwright from PyPI).
+# Idempotent: installs only what is missing.
+SYSTEM_DEPS := java:openjdk-17-jre-headless mvn:maven kcat:kcat npm:npm chromium:chromium
 
-system-deps: ## install the missing Debian packages (Java, Maven, kcat) with apt-get
+system-deps: ## install the missing Debian packages (Java, Maven, kcat, npm, Chromium) with apt-get
 	@missing=""; for dep in $(SYSTEM_DEPS); do \
 	  command -v $${dep%%:*} >/dev/null 2>&1 || missing="$$missing $${dep#*:}"; \
 	done; \
@@ -41,6 +43,21 @@ system-deps: ## install the missing Debian packages (Java, Maven, kcat) with apt
 	SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	echo "installing$$missing"; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing
+
+# Leaflet, jQuery, Bootstrap, Font Awesome, Awesome Markers and Leaflet.markercluster from the npm
+# registry, the versions folium links from CDNs (stack/web/package.json + lock), into an ignored
+# cache: jornada.maps.save_map inlines them so saved maps open with no internet. Idempotent.
+WEB_DIR   := .cache/web
+WEB_STAMP := $(WEB_DIR)/node_modules/.jornada-installed
+
+web-assets: $(WEB_STAMP) ## fetch the map assets (Leaflet & co.) from npm into .cache/web
+
+$(WEB_STAMP): stack/web/package.json stack/web/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: make system-deps" >&2; exit 1; }
+	mkdir -p $(WEB_DIR)
+	cp stack/web/package.json stack/web/package-lock.json $(WEB_DIR)/
+	cd $(WEB_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
 
 setup: system-deps $(STAMP) env ## create the venv, install the pinned packages, create .env
 
