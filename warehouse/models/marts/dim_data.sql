@@ -1,15 +1,15 @@
 -- Date dimension: every day of every year that has orders (the original designed one and
 -- never built it). Names in Portuguese without relying on the server's locale.
-with limites as (
+with bounds as (
     select
-        cast(date_trunc('year', coalesce(min(dt_venda), current_date)) as date) as inicio,
+        cast(date_trunc('year', coalesce(min(dt_venda), current_date)) as date) as first_day,
         cast(date_trunc('year', coalesce(max(dt_venda), current_date))
-             + interval '1 year - 1 day' as date)                               as fim
+             + interval '1 year - 1 day' as date)                               as last_day
     from {{ ref('stg_pedidos') }}
 ),
-dias as (
+days as (
     select cast(d as date) as data
-    from limites, generate_series(limites.inicio, limites.fim, interval '1 day') as d
+    from bounds, generate_series(bounds.first_day, bounds.last_day, interval '1 day') as d
 )
 select
     cast(to_char(data, 'YYYYMMDD') as integer)             as sk_data,
@@ -26,4 +26,4 @@ select
         [extract(isodow from data)]                        as nome_dia_semana,
     cast(extract(week from data) as integer)               as semana_iso,
     extract(isodow from data) in (6, 7)                    as fim_de_semana
-from dias
+from days

@@ -2,5 +2,5 @@
 select
     cast(geohash as text)           as geohash,
     cast(coalesce(uf, 'EX') as char(2)) as uf,
-    resolved_at                     as resolvido_em
+    resolved_at                     as resolved_at
 from {{ source('raw', 'geohash_uf') }}

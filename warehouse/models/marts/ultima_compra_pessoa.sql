@@ -1,7 +1,7 @@
 -- Each customer's (current version) last purchase, first purchase, orders and spend. Facts of
 -- every version of a customer are summed by the natural key id_pessoa. "dias_sem_comprar" is
 -- counted to the newest sale in the warehouse, not to the wall clock, so it is reproducible.
-with compras as (
+with purchases as (
     select
         id_pessoa,
         min(dt_venda)               as primeira_compra,
@@ -11,8 +11,8 @@ with compras as (
     from {{ ref('fato_pedidos') }}
     group by id_pessoa
 ),
-referencia as (
-    select max(dt_venda) as agora from {{ ref('fato_pedidos') }}
+reference as (
+    select max(dt_venda) as newest_sale from {{ ref('fato_pedidos') }}
 )
 select
     c.id_pessoa,
@@ -22,8 +22,8 @@ select
     x.ultima_compra,
     coalesce(x.pedidos, 0)                                      as pedidos,
     coalesce(x.total_gasto, 0)                                  as total_gasto,
-    cast(extract(day from r.agora - x.ultima_compra) as integer) as dias_sem_comprar
+    cast(extract(day from r.newest_sale - x.ultima_compra) as integer) as dias_sem_comprar
 from {{ ref('dim_pessoas') }} c
-cross join referencia r
-left join compras x on x.id_pessoa = c.id_pessoa
+cross join reference r
+left join purchases x on x.id_pessoa = c.id_pessoa
 where c.is_current
