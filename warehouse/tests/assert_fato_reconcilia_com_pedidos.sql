@@ -3,15 +3,24 @@
 -- OLTP itself). Returns the orders that disagree or are missing from the fact.
 -- Would have caught the original's bug (order total repeated on each item row).
 with fact as (
-    select id_pedido, sum(valor_total_item) as receita_fato
+    select
+        id_pedido,
+        sum(valor_total_item) as receita_fato
     from {{ ref('fato_pedidos') }}
     group by id_pedido
 ),
+
 orders as (
-    select p.id_pedido, p.valor_total_pedido
-    from {{ ref('stg_pedidos') }} p
-    where exists (select 1 from {{ ref('stg_itens_pedidos') }} i where i.id_pedido = p.id_pedido)
+    select
+        p.id_pedido,
+        p.valor_total_pedido
+    from {{ ref('stg_pedidos') }} as p
+    where exists (
+        select 1 from {{ ref('stg_itens_pedidos') }} as i
+        where i.id_pedido = p.id_pedido
+    )
 )
+
 select
     coalesce(orders.id_pedido, fact.id_pedido) as id_pedido,
     orders.valor_total_pedido,

@@ -12,6 +12,6 @@ select
     greatest(p.updated_at, coalesce(e.updated_at, p.updated_at)) as updated_at,
     -- when the loader brought this state in (kept in each snapshot version: fato_pedidos uses it
     -- to re-key orders when a customer change reaches the warehouse late)
-    greatest(p.loaded_at, coalesce(e.loaded_at, p.loaded_at))   as loaded_at
-from {{ ref('stg_pessoas') }} p
-left join {{ ref('stg_enderecos') }} e on e.id_pessoa = p.id_pessoa
+    greatest(p.loaded_at, coalesce(e.loaded_at, p.loaded_at))    as loaded_at
+from {{ ref('stg_pessoas') }} as p
+left join {{ ref('stg_enderecos') }} as e on e.id_pessoa = p.id_pessoa

@@ -12,8 +12,9 @@ with versions as (
         row_number() over (partition by id_pessoa order by dbt_valid_from) as version
     from {{ ref('snap_pessoas') }}
 )
+
 select
-    {{ surrogate_key(['id_pessoa', 'dbt_valid_from']) }} as sk_pessoa,
+    {{ surrogate_key(['id_pessoa', 'dbt_valid_from']) }}                               as sk_pessoa,
     id_pessoa,
     nome,
     sexo,
@@ -22,7 +23,7 @@ select
     cidade,
     version,
     case when version = 1 then cast('1900-01-01' as timestamp) else dbt_valid_from end as valid_from,
-    dbt_valid_to                                                                      as valid_to,
-    (dbt_valid_to = cast('9999-12-31' as timestamp))                                  as is_current,
+    dbt_valid_to                                                                       as valid_to,
+    (dbt_valid_to = cast('9999-12-31' as timestamp))                                   as is_current,
     loaded_at
 from versions

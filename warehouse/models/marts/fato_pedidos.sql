@@ -44,41 +44,48 @@
 with
 {% if is_incremental() %}
 cutoff as (
-    select coalesce(max(loaded_at), cast('-infinity' as timestamptz))
-           - interval '{{ var("lookback") }}' as since
+    select
+        coalesce(max(loaded_at), cast('-infinity' as timestamptz))
+        - interval '{{ var("lookback") }}' as since
     from {{ this }}
 ),
+
 touched as (
-    select id_pedido from {{ ref('stg_pedidos') }} where loaded_at > (select since from cutoff)
+    select id_pedido from {{ ref('stg_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_itens_pedidos') }} where loaded_at > (select since from cutoff)
+    select id_pedido from {{ ref('stg_itens_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_auditoria_pedidos') }} where loaded_at > (select since from cutoff)
+    select id_pedido from {{ ref('stg_auditoria_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_fraudes_confirmadas') }} where loaded_at > (select since from cutoff)
+    select id_pedido from {{ ref('stg_fraudes_confirmadas') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
     -- a late-arriving dimension: a customer version the warehouse learnt of since the cut-off
     -- re-keys that customer's orders placed from the version's start on
     select p.id_pedido
-    from {{ ref('dim_pessoas') }} d
-    join {{ ref('stg_pedidos') }} p on p.id_pessoa = d.id_pessoa and p.dt_venda >= d.valid_from
-    where d.loaded_at > (select since from cutoff)
+    from {{ ref('dim_pessoas') }} as d
+    inner join {{ ref('stg_pedidos') }} as p on p.id_pessoa = d.id_pessoa and p.dt_venda >= d.valid_from
+    where d.loaded_at > (select cutoff.since from cutoff)
 ),
 {% endif %}
 pedidos as (
     select *
     from {{ ref('int_pedidos') }}
     {% if is_incremental() %}
-    where id_pedido in (select id_pedido from touched)
+    where id_pedido in (select touched.id_pedido from touched)
     {% endif %}
 )
+
 select
-    {{ surrogate_key(['i.id_pedido', 'i.id_produto']) }}    as sk_item,
+    {{ surrogate_key(['i.id_pedido', 'i.id_produto']) }} as sk_item,
     i.id_pedido,
     i.id_produto,
     dp.sk_pessoa,
     pr.sk_produto,
-    cast(to_char(p.dt_venda, 'YYYYMMDD') as integer)       as sk_data,
+    cast(to_char(p.dt_venda, 'YYYYMMDD') as integer)     as sk_data,
     p.id_pessoa,
     p.dt_venda,
     p.dispositivo,
@@ -90,12 +97,12 @@ select
     i.valor_unit,
     i.valor_total_item,
     -- the newest load this row depends on (the next run's watermark)
-    greatest(p.loaded_at, i.loaded_at, dp.loaded_at) as loaded_at
-from pedidos p
-join {{ ref('stg_itens_pedidos') }} i on i.id_pedido = p.id_pedido
+    greatest(p.loaded_at, i.loaded_at, dp.loaded_at)     as loaded_at
+from pedidos as p
+inner join {{ ref('stg_itens_pedidos') }} as i on i.id_pedido = p.id_pedido
 -- the customer's version that was valid when the order was placed (SCD2 range join)
-left join {{ ref('dim_pessoas') }} dp
+left join {{ ref('dim_pessoas') }} as dp
     on dp.id_pessoa = p.id_pessoa
-   and p.dt_venda >= dp.valid_from
-   and p.dt_venda < dp.valid_to
-left join {{ ref('dim_produtos') }} pr on pr.id_produto = i.id_produto
+    and p.dt_venda >= dp.valid_from
+    and p.dt_venda < dp.valid_to
+left join {{ ref('dim_produtos') }} as pr on pr.id_produto = i.id_produto
