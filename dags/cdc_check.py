@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from airflow.sdk import dag, task
 
-from liga_comum import DEFAULT_ARGS, START, cdc_status, ensure_cdc
+from jornada.orchestration import DEFAULT_ARGS, START, cdc_status, ensure_cdc
 
 
 @dag(

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from liga_comum import DEFAULT_ARGS, START, WAREHOUSE_MARTS, WAREHOUSE_RAW, dbt_build as run_dbt_build
+from jornada.orchestration import DEFAULT_ARGS, START, WAREHOUSE_MARTS, WAREHOUSE_RAW
+from jornada.orchestration import dbt_build as run_dbt_build
 
 
 @dag(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param, dag, task
 
-from liga_comum import DEFAULT_ARGS, OLTP_PEDIDOS, START, generate_history
+from jornada.orchestration import DEFAULT_ARGS, OLTP_PEDIDOS, START, generate_history
 
 
 @dag(

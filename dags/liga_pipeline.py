@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from airflow.sdk import Param, chain, dag, task
 
-from liga_comum import (DEFAULT_ARGS, START, WAREHOUSE_MARTS, dbt_build, ensure_cdc, cdc_status,
-                        generate_history, load_warehouse, quality_gate)
+from jornada.orchestration import (DEFAULT_ARGS, START, WAREHOUSE_MARTS, cdc_status, dbt_build,
+                                   ensure_cdc, generate_history, load_warehouse, quality_gate)
 
 
 @dag(

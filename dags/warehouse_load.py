@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, task
 
-from liga_comum import DEFAULT_ARGS, OLTP_PEDIDOS, START, WAREHOUSE_RAW, load_warehouse
+from jornada.orchestration import DEFAULT_ARGS, OLTP_PEDIDOS, START, WAREHOUSE_RAW, load_warehouse
 
 
 @dag(

@@ -35,7 +35,8 @@ import json, os, sys
 from pathlib import Path
 from airflow.dag_processing.dagbag import BundleDagBag
 
-# as the DAG processor does: the bundle (dags/) is on sys.path, so DAGs share liga_comum.py
+# as the DAG processor does (the bundle dags/ goes on sys.path); the DAGs' shared helpers are in
+# the course library (jornada.orchestration), so nothing else in dags/ needs importing
 folder = Path(os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
 bag = BundleDagBag(dag_folder=folder, bundle_path=folder, bundle_name="dags-folder")
 what = sys.argv[1]
@@ -117,6 +118,32 @@ def test_every_dag_imports_and_has_its_tasks(airflow_home):
     assert "warehouse_raw" in bag["dags"]["dbt_build"]["schedule_assets"]
     assert bag["dags"]["warehouse_load"]["schedule"] == "AssetOrTimeSchedule"
     assert "oltp_pedidos" in bag["dags"]["warehouse_load"]["schedule_assets"]
+
+
+def test_the_dag_folder_holds_only_dags_and_assets_follow_the_settings(airflow_home):
+    """A helper module in dags/ would be parsed as a DAG file every 30 s: dags/ holds DAG files
+    only, their shared code is jornada.orchestration, and asset URIs name the configured servers
+    (imported in a subprocess: Airflow reads its configuration at import time)."""
+    from jornada.config import reload
+    from jornada.stack import airflow as af
+
+    files = sorted(p.name for p in af.DAGS_FOLDER.glob("*.py"))
+    assert set(files) == {f"{dag_id}.py" for dag_id in EXPECTED_TASKS}, files
+    for name in files:
+        text = (af.DAGS_FOLDER / name).read_text()
+        assert "@dag(" in text and "from jornada.orchestration import" in text, name
+    code = ("import json; from jornada import orchestration as o; print('RESULT:' + json.dumps("
+            "{a.name: a.uri for a in (o.OLTP_PEDIDOS, o.WAREHOUSE_RAW, o.WAREHOUSE_MARTS)}))")
+    proc = subprocess.run([sys.executable, "-c", code], env=airflow_home["env"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    uris = json.loads([ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT:")][-1][7:])
+    s = reload()
+    assert uris == {
+        "oltp_pedidos": f"postgres://{s.oltp.host}:{s.oltp.port}/{s.oltp.dbname}/public/pedidos",
+        "warehouse_raw": f"postgres://{s.olap.host}:{s.olap.port}/{s.olap.dbname}/raw/pedidos",
+        "warehouse_marts": f"postgres://{s.olap.host}:{s.olap.port}/{s.olap.dbname}/marts/fato_pedidos",
+    }
 
 
 # ---- 2. dag.test() ------------------------------------------------------------------------------

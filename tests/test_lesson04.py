@@ -150,4 +150,4 @@ def test_an_updated_at_watermark_gets_the_late_row_hint(stack_up, tmp_path):
     assert done.returncode == 1, done.stdout + done.stderr
     rows = _rows(done.stdout)
     assert "fail" in rows["task_incremental_model"]
-    assert "late row" in rows["task_incremental_model"] and "carregado_em" in rows["task_incremental_model"]
+    assert "late row" in rows["task_incremental_model"] and "loaded_at" in rows["task_incremental_model"]

@@ -290,7 +290,7 @@ def test_scd2_new_version_on_customer_change(changes, rebuilt):
         assert sk == (new_sk if sold >= new_from else old_sk), (order, sold)
     assert any(order == changes["new_order"] and sk == new_sk for order, sk, _ in rows)
     # the mart of last purchases reads the current version
-    assert _olap("select nome from marts.ultima_compra_cliente where id_pessoa = %s", (pid,))[0][0] == new_name
+    assert _olap("select nome from marts.ultima_compra_pessoa where id_pessoa = %s", (pid,))[0][0] == new_name
 
 
 def test_fraud_rate_by_uf_is_sane(rebuilt):

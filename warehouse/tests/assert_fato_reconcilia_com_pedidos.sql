@@ -2,20 +2,29 @@
 -- total in the source (raw mirror of the OLTP; tests/test_warehouse.py also compares with the
 -- OLTP itself). Returns the orders that disagree or are missing from the fact.
 -- Would have caught the original's bug (order total repeated on each item row).
-with fato as (
-    select id_pedido, sum(valor_total_item) as receita_fato
+with fact as (
+    select
+        id_pedido,
+        sum(valor_total_item) as receita_fato
     from {{ ref('fato_pedidos') }}
     group by id_pedido
 ),
-fonte as (
-    select p.id_pedido, p.valor_total_pedido
-    from {{ ref('stg_pedidos') }} p
-    where exists (select 1 from {{ ref('stg_itens_pedidos') }} i where i.id_pedido = p.id_pedido)
+
+orders as (
+    select
+        p.id_pedido,
+        p.valor_total_pedido
+    from {{ ref('stg_pedidos') }} as p
+    where exists (
+        select 1 from {{ ref('stg_itens_pedidos') }} as i
+        where i.id_pedido = p.id_pedido
+    )
 )
+
 select
-    coalesce(fonte.id_pedido, fato.id_pedido) as id_pedido,
-    fonte.valor_total_pedido,
-    fato.receita_fato
-from fonte
-full outer join fato on fato.id_pedido = fonte.id_pedido
-where fonte.valor_total_pedido is distinct from fato.receita_fato
+    coalesce(orders.id_pedido, fact.id_pedido) as id_pedido,
+    orders.valor_total_pedido,
+    fact.receita_fato
+from orders
+full outer join fact on fact.id_pedido = orders.id_pedido
+where orders.valor_total_pedido is distinct from fact.receita_fato

@@ -296,7 +296,7 @@ def _plant_source(n: int = 40) -> None:
         conn.execute(f"drop table if exists {EX_SCHEMA}.{MODEL} cascade")
         conn.execute(f"create table {SOURCE_TABLE} (id_pedido integer primary key, id_pessoa bigint not null, "
                      "dt_venda timestamp not null, valor_total numeric(12, 2) not null, "
-                     "updated_at timestamp not null, carregado_em timestamptz not null)")
+                     "updated_at timestamp not null, loaded_at timestamptz not null)")
         with conn.cursor() as cur:
             cur.executemany(f"insert into {SOURCE_TABLE} values (%s, %s, %s, %s, %s, now() - interval '1 hour')",
                             [(i, 1000 + i % 7, base + timedelta(hours=i), Decimal(10 + i), base + timedelta(hours=i))
@@ -309,7 +309,7 @@ def _change_source() -> dict:
     with connect("olap") as conn:
         conn.execute(f"update {SOURCE_TABLE} set valor_total = valor_total + 100, updated_at = "
                      "(select max(updated_at) from " + SOURCE_TABLE + ") + interval '1 hour', "
-                     "carregado_em = clock_timestamp() where id_pedido = 5")
+                     "loaded_at = clock_timestamp() where id_pedido = 5")
         conn.execute(f"insert into {SOURCE_TABLE} values (1000, 1003, timestamp '2025-12-01 09:00', 77.70, "
                      "timestamp '2025-12-01 09:00', clock_timestamp())")
         conn.commit()
@@ -398,7 +398,7 @@ def task_incremental_model(fn) -> None:
                     f"order {changed['late']} was committed after the last run but carries an OLD updated_at "
                     "(a late row, like a back-dated load or a chargeback): a watermark on updated_at "
                     "(`updated_at > max(updated_at) in {{ this }}`) skips it forever. Use the loader's stamp "
-                    "carregado_em as the watermark instead")
+                    "loaded_at as the watermark instead")
             expect(rows == want, f"after the incremental run the model differs from the source (updated order "
                                  f"{changed['updated']}: expected valor_total "
                                  f"{dict(want).get(changed['updated'])}, got {dict(rows).get(changed['updated'])})")
@@ -406,7 +406,7 @@ def task_incremental_model(fn) -> None:
             if written is not None and written >= len(want):
                 raise TaskFailed(f"the incremental run wrote {written} rows, the whole table: your "
                                  "is_incremental() filter lets every row through. Keep only rows with "
-                                 "carregado_em > (select max(carregado_em) from {{ this }})")
+                                 "loaded_at > (select max(loaded_at) from {{ this }})")
         finally:
             _cleanup()
     RESULTS["incremental_model"] = {"rows": len(want), "incremental_rows": written}
@@ -439,7 +439,7 @@ def task_scd2_version_at(fn) -> None:
         expect(conn.execute("select to_regclass('marts.dim_pessoas')").fetchone()[0] is not None,
                "marts.dim_pessoas does not exist yet: run the setup cell (it runs `dbt build`)")
         with conn.cursor() as cur:
-            cur.executemany("insert into marts.dim_pessoas (sk_pessoa, id_pessoa, nome, sexo, uf_residencia, versao, "
+            cur.executemany("insert into marts.dim_pessoas (sk_pessoa, id_pessoa, nome, sexo, uf_residencia, version, "
                             "valid_from, valid_to, is_current) values (%s, %s, %s, 'F', %s, %s, %s, %s, %s)",
                             [(sk, PLANT_PESSOA, nome, uf, i + 1, vf, vt, cur_)
                              for i, (sk, nome, uf, vf, vt, cur_) in enumerate(VERSIONS)])

@@ -190,8 +190,8 @@ def _lock_and_stamp(olap) -> object:
     stamp is taken AFTER the transaction-scoped advisory lock is granted, hence after the
     previous loader transaction committed. Stamps then grow in commit order, and a transaction
     still open while dbt reads has a stamp above everything dbt could see — the next run's
-    ``carregado_em > last max`` picks it up (no lookback needed; a plain ``now()``, the start
-    of the transaction, would not guarantee that).
+    ``loaded_at > last max`` picks it up (staging exposes ``_loaded_at`` as ``loaded_at``; no
+    lookback needed; a plain ``now()``, the start of the transaction, would not guarantee that).
     """
     olap.execute("select pg_advisory_xact_lock(hashtext(%s))", (LOADER_LOCK,))
     return olap.execute("select clock_timestamp()").fetchone()[0]
@@ -230,8 +230,10 @@ def refresh_geohash_uf(s: Settings | None = None, chunk: int = 200_000) -> int:
                 total += len(pending)
 
 
+# dbt_test__audit: failing rows of the data tests (store_failures, warehouse/dbt_project.yml);
+# analytics_dbt_test__audit is where dbt's default schema naming would have put them
 WAREHOUSE_SCHEMAS = [RAW, "staging", "intermediate", "snapshots", "marts", "analytics",
-                     "analytics_dbt_test__audit"]
+                     "dbt_test__audit", "analytics_dbt_test__audit"]
 
 
 def reset_warehouse(s: Settings | None = None) -> None:

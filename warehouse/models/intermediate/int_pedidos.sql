@@ -6,12 +6,12 @@ select
     p.valor_total_pedido,
     a.dispositivo,
     a.geohash,
-    g.uf                           as uf_pedido,
-    (f.id_pedido is not null)      as fraude_confirmada,
+    g.uf                                            as uf_pedido,
+    (f.id_pedido is not null)                       as fraude_confirmada,
     f.tipo_fraude,
     -- the newest load of anything this order depends on (drives the incremental fact)
-    greatest(p.carregado_em, a.carregado_em, f.carregado_em) as carregado_em
-from {{ ref('stg_pedidos') }} p
-left join {{ ref('stg_auditoria_pedidos') }} a on a.id_pedido = p.id_pedido
-left join {{ ref('stg_geohash_uf') }} g on g.geohash = a.geohash
-left join {{ ref('stg_fraudes_confirmadas') }} f on f.id_pedido = p.id_pedido
+    greatest(p.loaded_at, a.loaded_at, f.loaded_at) as loaded_at
+from {{ ref('stg_pedidos') }} as p
+left join {{ ref('stg_auditoria_pedidos') }} as a on a.id_pedido = p.id_pedido
+left join {{ ref('stg_geohash_uf') }} as g on g.geohash = a.geohash
+left join {{ ref('stg_fraudes_confirmadas') }} as f on f.id_pedido = p.id_pedido

@@ -6,23 +6,24 @@
 -- today gets history orders from months ago). The original course inserted a new surrogate key
 -- on every change with no validity columns, so joining facts to it fanned out; here exactly one
 -- version matches any instant.
-with versoes as (
+with versions as (
     select
         *,
-        row_number() over (partition by id_pessoa order by dbt_valid_from) as versao
-    from {{ ref('snap_clientes') }}
+        row_number() over (partition by id_pessoa order by dbt_valid_from) as version
+    from {{ ref('snap_pessoas') }}
 )
+
 select
-    {{ surrogate_key(['id_pessoa', 'dbt_valid_from']) }} as sk_pessoa,
+    {{ surrogate_key(['id_pessoa', 'dbt_valid_from']) }}                               as sk_pessoa,
     id_pessoa,
     nome,
     sexo,
     dt_nasc,
     uf_residencia,
     cidade,
-    versao,
-    case when versao = 1 then cast('1900-01-01' as timestamp) else dbt_valid_from end as valid_from,
-    dbt_valid_to                                                                      as valid_to,
-    (dbt_valid_to = cast('9999-12-31' as timestamp))                                  as is_current,
-    carregado_em
-from versoes
+    version,
+    case when version = 1 then cast('1900-01-01' as timestamp) else dbt_valid_from end as valid_from,
+    dbt_valid_to                                                                       as valid_to,
+    (dbt_valid_to = cast('9999-12-31' as timestamp))                                   as is_current,
+    loaded_at
+from versions

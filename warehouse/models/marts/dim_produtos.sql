@@ -7,5 +7,5 @@ select
     p.id_categoria,
     c.categoria,
     p.preco_atual
-from {{ ref('stg_produtos') }} p
-join {{ ref('stg_categorias') }} c on c.id_categoria = p.id_categoria
+from {{ ref('stg_produtos') }} as p
+inner join {{ ref('stg_categorias') }} as c on c.id_categoria = p.id_categoria

@@ -6,22 +6,22 @@
 --
 -- Incremental, strategy delete+insert keyed by id_pedido: each run rebuilds every order that
 -- has ANY row (header, item, audit, fraud label) the loader (re)wrote since the newest
--- carregado_em already in this table minus var('lookback'). Why not the original's watermark on
+-- loaded_at already in this table minus var('lookback'). Why not the original's watermark on
 -- the OLTP's updated_at ("rows with updated_at > last max")?
 --   * updated_at is the OLTP statement's time, not when the row became visible: a transaction
 --     that commits late — or a back-dated bulk load, or a chargeback for a months-old order —
 --     lands BELOW the watermark and is never picked up;
 --   * deleted rows carry no updated_at at all.
--- carregado_em is stamped by the warehouse loader (raw._loaded_at): loader transactions are
+-- loaded_at is stamped by the warehouse loader (raw._loaded_at): loader transactions are
 -- serialized and stamped after taking their lock, so stamps grow in commit order and a
 -- transaction still open during the previous run gets a stamp above anything that run saw —
--- "carregado_em > last max" misses nothing and re-reads nothing (lookback 0 is exact; the var
+-- "loaded_at > last max" misses nothing and re-reads nothing (lookback 0 is exact; the var
 -- is a safety margin for loaders that skip the lock). The loader also leaves a re-delivered,
--- unchanged row alone, so only real changes move carregado_em.
+-- unchanged row alone, so only real changes move loaded_at.
 -- Replacing the WHOLE order (delete+insert on id_pedido, not on the item key) makes an item
 -- removed from an order disappear too; the post-hooks remove rows whose item or order is gone
 -- altogether and labels withdrawn later (anti-joins: deletes leave nothing to select). A
--- customer change that reaches the warehouse late re-keys the orders it affects (tocados).
+-- customer change that reaches the warehouse late re-keys the orders it affects (touched).
 -- refs used only by incremental runs, declared so dbt orders the DAG the same way every time:
 -- depends_on: {{ ref('stg_pedidos') }}, {{ ref('stg_auditoria_pedidos') }}, {{ ref('stg_fraudes_confirmadas') }}
 {{ config(
@@ -29,7 +29,7 @@
     incremental_strategy='delete+insert',
     unique_key='id_pedido',
     on_schema_change='sync_all_columns',
-    indexes=[{'columns': ['id_pedido']}, {'columns': ['sk_data']}, {'columns': ['carregado_em']}],
+    indexes=[{'columns': ['id_pedido']}, {'columns': ['sk_data']}, {'columns': ['loaded_at']}],
     post_hook=[
         "delete from {{ this }} f where not exists (
              select 1 from {{ ref('stg_itens_pedidos') }} i
@@ -43,42 +43,49 @@
 
 with
 {% if is_incremental() %}
-corte as (
-    select coalesce(max(carregado_em), cast('-infinity' as timestamptz))
-           - interval '{{ var("lookback") }}' as desde
+cutoff as (
+    select
+        coalesce(max(loaded_at), cast('-infinity' as timestamptz))
+        - interval '{{ var("lookback") }}' as since
     from {{ this }}
 ),
-tocados as (
-    select id_pedido from {{ ref('stg_pedidos') }} where carregado_em > (select desde from corte)
+
+touched as (
+    select id_pedido from {{ ref('stg_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_itens_pedidos') }} where carregado_em > (select desde from corte)
+    select id_pedido from {{ ref('stg_itens_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_auditoria_pedidos') }} where carregado_em > (select desde from corte)
+    select id_pedido from {{ ref('stg_auditoria_pedidos') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
-    select id_pedido from {{ ref('stg_fraudes_confirmadas') }} where carregado_em > (select desde from corte)
+    select id_pedido from {{ ref('stg_fraudes_confirmadas') }}
+    where loaded_at > (select cutoff.since from cutoff)
     union
     -- a late-arriving dimension: a customer version the warehouse learnt of since the cut-off
     -- re-keys that customer's orders placed from the version's start on
     select p.id_pedido
-    from {{ ref('dim_pessoas') }} d
-    join {{ ref('stg_pedidos') }} p on p.id_pessoa = d.id_pessoa and p.dt_venda >= d.valid_from
-    where d.carregado_em > (select desde from corte)
+    from {{ ref('dim_pessoas') }} as d
+    inner join {{ ref('stg_pedidos') }} as p on p.id_pessoa = d.id_pessoa and p.dt_venda >= d.valid_from
+    where d.loaded_at > (select cutoff.since from cutoff)
 ),
 {% endif %}
 pedidos as (
     select *
     from {{ ref('int_pedidos') }}
     {% if is_incremental() %}
-    where id_pedido in (select id_pedido from tocados)
+    where id_pedido in (select touched.id_pedido from touched)
     {% endif %}
 )
+
 select
-    {{ surrogate_key(['i.id_pedido', 'i.id_produto']) }}    as sk_item,
+    {{ surrogate_key(['i.id_pedido', 'i.id_produto']) }} as sk_item,
     i.id_pedido,
     i.id_produto,
     dp.sk_pessoa,
     pr.sk_produto,
-    cast(to_char(p.dt_venda, 'YYYYMMDD') as integer)       as sk_data,
+    cast(to_char(p.dt_venda, 'YYYYMMDD') as integer)     as sk_data,
     p.id_pessoa,
     p.dt_venda,
     p.dispositivo,
@@ -90,12 +97,12 @@ select
     i.valor_unit,
     i.valor_total_item,
     -- the newest load this row depends on (the next run's watermark)
-    greatest(p.carregado_em, i.carregado_em, dp.carregado_em) as carregado_em
-from pedidos p
-join {{ ref('stg_itens_pedidos') }} i on i.id_pedido = p.id_pedido
+    greatest(p.loaded_at, i.loaded_at, dp.loaded_at)     as loaded_at
+from pedidos as p
+inner join {{ ref('stg_itens_pedidos') }} as i on i.id_pedido = p.id_pedido
 -- the customer's version that was valid when the order was placed (SCD2 range join)
-left join {{ ref('dim_pessoas') }} dp
+left join {{ ref('dim_pessoas') }} as dp
     on dp.id_pessoa = p.id_pessoa
-   and p.dt_venda >= dp.valid_from
-   and p.dt_venda < dp.valid_to
-left join {{ ref('dim_produtos') }} pr on pr.id_produto = i.id_produto
+    and p.dt_venda >= dp.valid_from
+    and p.dt_venda < dp.valid_to
+left join {{ ref('dim_produtos') }} as pr on pr.id_produto = i.id_produto

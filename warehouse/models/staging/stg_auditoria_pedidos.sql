@@ -3,7 +3,7 @@ select
     cast(dispositivo as text)     as dispositivo,
     cast(geohash as text)         as geohash,
     cast(telefone as text)        as telefone,
-    cast(created_at as timestamp) as criado_em,
-    cast(updated_at as timestamp) as atualizado_em,
-    _loaded_at                    as carregado_em
+    cast(created_at as timestamp) as created_at,
+    cast(updated_at as timestamp) as updated_at,
+    _loaded_at                    as loaded_at
 from {{ source('raw', 'auditoria_pedidos') }}

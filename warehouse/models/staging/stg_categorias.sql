@@ -1,7 +1,7 @@
 select
     cast(id as integer)           as id_categoria,
     cast(descricao as text)       as categoria,
-    cast(created_at as timestamp) as criado_em,
-    cast(updated_at as timestamp) as atualizado_em,
-    _loaded_at                    as carregado_em
+    cast(created_at as timestamp) as created_at,
+    cast(updated_at as timestamp) as updated_at,
+    _loaded_at                    as loaded_at
 from {{ source('raw', 'categorias') }}

@@ -4,7 +4,7 @@ select
     cast(uf as char(2))           as uf_residencia,
     cast(cidade as text)          as cidade,
     cast(geohash as text)         as geohash_residencia,
-    cast(created_at as timestamp) as criado_em,
-    cast(updated_at as timestamp) as atualizado_em,
-    _loaded_at                    as carregado_em
+    cast(created_at as timestamp) as created_at,
+    cast(updated_at as timestamp) as updated_at,
+    _loaded_at                    as loaded_at
 from {{ source('raw', 'enderecos') }}

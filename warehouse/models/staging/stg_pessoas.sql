@@ -4,7 +4,7 @@ select
     cast(nome as text)            as nome,
     cast(sexo as char(1))         as sexo,
     cast(dt_nasc as date)         as dt_nasc,
-    cast(created_at as timestamp) as criado_em,
-    cast(updated_at as timestamp) as atualizado_em,
-    _loaded_at                    as carregado_em
+    cast(created_at as timestamp) as created_at,
+    cast(updated_at as timestamp) as updated_at,
+    _loaded_at                    as loaded_at
 from {{ source('raw', 'pessoas') }}

@@ -1,9 +1,15 @@
-"""Shared pieces of the Liga Sudoers DAGs: assets, default arguments, small task bodies.
+"""Shared pieces of the Liga Sudoers DAGs (dags/): assets, default arguments, small task bodies.
 
-Everything heavy is imported inside the functions: the DAG processor re-parses these files every
-30 s, so module level stays import-light (no pandas, no database connection at parse time).
-The real work lives in the course library (jornada.generators, jornada.cdc, jornada.warehouse),
-so the same code runs from a notebook, the CLI, a test or a task.
+This module lives in the course library, not in dags/: Airflow's DAG processor parses every
+Python file of the DAG folder every 30 s looking for DAGs, and a helper module there is parsed
+(and reported in the UI) like one. Here it is an ordinary import — ``from jornada.orchestration
+import …`` — for the DAG files, the tests and the notebooks alike; every Airflow process already
+imports the ``jornada`` package (the tasks run jornada.warehouse, jornada.cdc, …).
+
+Module level stays import-light, because each DAG file imports it at parse time: no pandas, no
+database connection; everything heavy is imported inside the functions. The real work lives in
+the course library (jornada.generators, jornada.cdc, jornada.warehouse), so the same code runs
+from a notebook, the CLI, a test or a task.
 """
 
 from __future__ import annotations
@@ -12,15 +18,27 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import Asset
 
+from .config import PostgresEndpoint, settings
+
+
+def postgres_asset_uri(endpoint: PostgresEndpoint, schema: str, table: str) -> str:
+    """``postgres://host:port/database/schema/table`` — the form Airflow's Postgres assets use —
+    of a table on one of the course's databases, from the settings (.env / environment), so the
+    URI names the server the DAGs really use: 127.0.0.1:<port> natively, oltp:5432 in compose."""
+    return f"postgres://{endpoint.host}:{endpoint.port}/{endpoint.dbname}/{schema}/{table}"
+
+
 # Data-aware scheduling (Airflow 3 "assets"): a task that declares an asset as an outlet emits
-# an event when it succeeds; DAGs scheduled on that asset run after it.
-OLTP_PEDIDOS = Asset(name="oltp_pedidos", uri="postgres://oltp:5432/liga_sudoers/public/pedidos",
+# an event when it succeeds; DAGs scheduled on that asset run after it. DAGs refer to an asset by
+# its name; the URI says where the data is.
+_s = settings()
+OLTP_PEDIDOS = Asset(name="oltp_pedidos", uri=postgres_asset_uri(_s.oltp, "public", "pedidos"),
                      group="liga_sudoers")
-WAREHOUSE_RAW = Asset(name="warehouse_raw", uri="postgres://olap:5432/liga_sudoers_dw/raw/pedidos",
+WAREHOUSE_RAW = Asset(name="warehouse_raw", uri=postgres_asset_uri(_s.olap, "raw", "pedidos"),
                       group="liga_sudoers")
-WAREHOUSE_MARTS = Asset(name="warehouse_marts",
-                        uri="postgres://olap:5432/liga_sudoers_dw/marts/fato_pedidos",
+WAREHOUSE_MARTS = Asset(name="warehouse_marts", uri=postgres_asset_uri(_s.olap, "marts", "fato_pedidos"),
                         group="liga_sudoers")
+del _s
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
