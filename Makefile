@@ -59,7 +59,7 @@ $(WEB_STAMP): stack/web/package.json stack/web/package-lock.json
 	cd $(WEB_DIR) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $(WEB_STAMP)
 
-setup: system-deps $(STAMP) env ## create the venv, install the pinned packages, create .env
+setup: system-deps $(STAMP) web-assets env ## create the venv, install the pins and map assets, create .env
 
 env: $(STAMP) ## create .env from .env.example with generated secrets (never overwrites)
 	@test -f .env || $(JORNADA) env

@@ -6,10 +6,14 @@ dbt's builtins and the project's macros, without a database or `dbt parse`.
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+pytestmark = pytest.mark.unit
 
 WAREHOUSE = Path(__file__).resolve().parents[1] / "warehouse"
 PATHS = ["models", "snapshots", "tests"]
