@@ -63,9 +63,7 @@ def _percentile(values: list[float], q: float) -> float:
 def measure_latency(rate: float = 500, seconds: float = 60, seed: int = 11,
                     drain_s: float = 30) -> dict:
     """Stream orders at ``rate`` for ``seconds``; latency of every order's create event."""
-    from kafka import KafkaConsumer, TopicPartition
-
-    from jornada import cdc, generators
+    from jornada import cdc, generators, kafka
     from jornada.db import scalar
 
     topic = cdc.topic_for("pedidos")
@@ -73,10 +71,8 @@ def measure_latency(rate: float = 500, seconds: float = 60, seed: int = 11,
         generators.run_stream(count=1, seed=seed, progress=False)
         cdc.read_topic(topic, min_messages=1, timeout_s=60)
     first_new = scalar("select coalesce(max(id), 0) from pedidos") + 1
-    consumer = KafkaConsumer(bootstrap_servers=cdc.bootstrap_servers(), group_id=None,
-                             enable_auto_commit=False, allow_auto_create_topics=False,
-                             fetch_max_wait_ms=20, max_poll_records=2000)
-    parts = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [0])]
+    consumer = kafka.consumer(client_id="jornada-bench", fetch_max_wait_ms=20, max_poll_records=2000)
+    parts = kafka.wait_partitions(consumer, topic, timeout_s=10)
     consumer.assign(parts)
     consumer.seek_to_end(*parts)
     for p in parts:

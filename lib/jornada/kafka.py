@@ -108,13 +108,13 @@ def partitions(c, topics: Iterable[str]) -> list:
 
 
 def wait_partitions(c, topic: str, timeout_s: float) -> list:
-    """The topic's partitions, waiting up to ``timeout_s`` for it to be created."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = partitions(c, [topic])
-        if found or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.25)
+    """The topic's partitions, waiting up to ``timeout_s`` for it to be created ([] if it never is)."""
+    from .waits import TimedOut, poll_until
+
+    try:
+        return poll_until(lambda: partitions(c, [topic]), timeout_s=timeout_s, interval_s=0.25)
+    except TimedOut:
+        return []
 
 
 def end_offsets(topics: str | Iterable[str], s: Settings | None = None) -> dict:

@@ -271,16 +271,20 @@ class AirflowApi:
 
     def wait_dag(self, dag_id: str, timeout_s: float = 120) -> dict:
         """Wait until the DAG processor has parsed ``dag_id`` (new files take up to ~30 s)."""
-        deadline = time.monotonic() + timeout_s
-        while True:
+        from ..waits import TimedOut, poll_until
+
+        def parsed():
             try:
                 return self.call("GET", f"/dags/{dag_id}")
             except StackError:
-                if time.monotonic() > deadline:
-                    errors = self.call("GET", "/importErrors").get("import_errors", [])
-                    raise StackError(f"DAG {dag_id} not parsed after {timeout_s:.0f}s; import errors: "
-                                     f"{[e.get('filename') for e in errors]}") from None
-                time.sleep(2)
+                return None
+
+        try:
+            return poll_until(parsed, timeout_s=timeout_s, interval_s=2, what=f"DAG {dag_id}")
+        except TimedOut:
+            errors = self.call("GET", "/importErrors").get("import_errors", [])
+            raise StackError(f"DAG {dag_id} not parsed after {timeout_s:.0f}s; import errors: "
+                             f"{[e.get('filename') for e in errors]}") from None
 
     def unpause(self, dag_id: str) -> dict:
         return self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -292,14 +296,15 @@ class AirflowApi:
                          json={"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}})
 
     def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 600, poll_s: float = 3) -> dict:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            run = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-            if run["state"] in ("success", "failed"):
-                return run
-            if time.monotonic() > deadline:
-                raise StackError(f"{dag_id} run {run_id} still {run['state']} after {timeout_s:.0f}s")
-            time.sleep(poll_s)
+        from ..waits import TimedOut, poll_until
+
+        try:
+            return poll_until(lambda: self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"),
+                              timeout_s=timeout_s, interval_s=poll_s,
+                              done=lambda run: run["state"] in ("success", "failed"))
+        except TimedOut as exc:
+            raise StackError(f"{dag_id} run {run_id} still {exc.last['state']} after "
+                             f"{timeout_s:.0f}s") from None
 
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
         body = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})

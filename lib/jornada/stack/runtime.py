@@ -307,18 +307,20 @@ class Stack:
         self._after_healthy(svc, ctx, log)
 
     def _wait_healthy(self, svc: Service, ctx: ServiceContext, pid: int) -> None:
-        deadline = time.monotonic() + svc.start_timeout_s
-        last = Health(False, "not checked")
-        while time.monotonic() < deadline:
+        from ..waits import TimedOut, poll_until
+
+        def check() -> Health:
             if not pid_alive(pid):
                 raise StackError(f"{svc.name}: exited during start-up — last lines of "
                                  f"{ctx.log_file}:\n{tail(ctx.log_file)}")
-            last = svc.health(ctx)
-            if last.ok:
-                return
-            time.sleep(0.3)
-        raise StackError(f"{svc.name}: not healthy after {svc.start_timeout_s:.0f}s ({last.detail}) — "
-                         f"see {ctx.log_file}:\n{tail(ctx.log_file)}")
+            return svc.health(ctx)
+
+        try:
+            poll_until(check, timeout_s=svc.start_timeout_s, interval_s=0.3, done=lambda h: h.ok)
+        except TimedOut as exc:
+            detail = exc.last.detail if exc.last else "not checked"
+            raise StackError(f"{svc.name}: not healthy after {svc.start_timeout_s:.0f}s ({detail}) — "
+                             f"see {ctx.log_file}:\n{tail(ctx.log_file)}") from None
 
     def down(self, names: list[str] | None = None, log=print) -> None:
         """Stop the services (and whatever depends on them), dependents first."""
