@@ -437,3 +437,25 @@ def test_heartbeat_keeps_an_idle_slot_from_pinning_wal(cdc_ready):
             assert passed, f"the slot still pins WAL before {target} after {2 * interval_s + 10:.0f}s"
         finally:
             conn.execute(f"drop table {table}")
+
+
+def test_the_debezium_password_is_never_readable_outside_the_worker(cdc_ready):
+    """Connect resolves ${env:DEBEZIUM_PASSWORD} itself: the REST API, the config topic and the
+    files of the stack never show the secret to anyone (issue 8 §6.3)."""
+    import os
+    import stat
+
+    import requests
+
+    s = settings()
+    password = s.debezium_password.get_secret_value()
+    config = requests.get(f"{cdc.connect_url()}/connectors/{cdc.CONNECTOR}/config", timeout=10).json()
+    assert config["database.password"] == "${env:DEBEZIUM_PASSWORD}"
+    assert password not in json.dumps(config)
+    assert cdc.connector_status()["tasks"][0]["state"] == "RUNNING", "the worker resolved the secret"
+    stored = cdc.read_topic("_connect-configs", timeout_s=10)
+    assert len(stored) > 0 and not stored["after"].map(lambda v: password in json.dumps(v)).any()
+    for folder in (s.stack_dir / "data").iterdir():
+        mode = stat.S_IMODE(os.stat(folder).st_mode)
+        assert mode & 0o077 == 0, f"{folder} is readable by other users ({oct(mode)})"
+    assert stat.S_IMODE(os.stat(s.stack_dir / "logs").st_mode) & 0o077 == 0

@@ -359,3 +359,22 @@ def test_cdc_without_positions_asks_for_a_snapshot_and_load_takes_it(rebuilt):
     assert out["mode"] == "snapshot+cdc"
     assert _differences() == {}
     assert warehouse.quality_gate(check_fact=False)["problems"] == []
+
+
+def test_an_oltp_reset_is_detected_and_the_warehouse_rebuilt(rebuilt):
+    """`db init --reset` + a new history: the loader must not keep the old orders (issue 8 §6.2)."""
+    from jornada import generators, warehouse
+    from jornada.schema import init_oltp
+
+    before = warehouse.compare_with_oltp()["tables"]["pedidos"]["raw"]
+    init_oltp(reset=True)
+    generators.load_customers(40, seed=SEED + 1, now=NOW)
+    generators.load_history(300, seed=SEED + 1, now=NOW, progress=False)
+    with pytest.raises(warehouse.SourceReset, match="re-created"):
+        warehouse.apply_cdc(max_seconds=5)
+    out = warehouse.load()
+    assert out["mode"] == "reset+snapshot+cdc"
+    warehouse.dbt("build")
+    report = warehouse.quality_gate()
+    assert report["tables"]["pedidos"] == {"oltp": 300, "raw": 300}, f"raw had {before} orders before"
+    assert report["revenue_fact"] == report["revenue_oltp"]

@@ -57,17 +57,23 @@ def load_orders(which: str = "oltp") -> pd.DataFrame:
 
 
 def location_flags(orders: pd.DataFrame) -> pd.Series:
-    """True where the order's geohash is outside SP, MG and RJ (index: id_pedido)."""
+    """True where the order's geohash is outside SP, MG and RJ (index: id_pedido).
+
+    An order without a geohash (None, NaN or empty) is never flagged, whatever its neighbours:
+    the rule has no location to judge. Count such orders apart if they matter.
+    """
     from . import geo
 
     index = pd.Index(orders["id_pedido"], name="id_pedido")
-    if orders.empty:
-        return pd.Series([], index=index, dtype=bool, name="location")
-    # Each distinct cell is looked up once (customers order from the same places again).
-    codes, uniques = pd.factorize(orders["geohash"].str.lower())
-    uf = np.asarray(geo.states_of_geohash(np.asarray(uniques, dtype=object)), dtype=object)
-    outside = np.array([u not in HOME_STATES for u in uf], dtype=bool)
-    return pd.Series(outside[codes], index=index, name="location")
+    cells = orders["geohash"].astype("string").str.strip().str.lower()
+    known = (cells.notna() & (cells != "")).to_numpy()
+    outside = np.zeros(len(orders), dtype=bool)
+    if known.any():
+        # Each distinct cell is looked up once (customers order from the same places again).
+        codes, uniques = pd.factorize(cells[known].astype(object))
+        uf = np.asarray(geo.states_of_geohash(np.asarray(uniques, dtype=object)), dtype=object)
+        outside[known] = np.array([u not in HOME_STATES for u in uf], dtype=bool)[codes]
+    return pd.Series(outside, index=index, name="location")
 
 
 def _chronological(orders: pd.DataFrame) -> pd.DataFrame:
