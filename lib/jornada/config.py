@@ -149,7 +149,7 @@ class Settings(BaseSettings):
     jornada_cdc_db_host: str | None = None
     jornada_cdc_db_port: int | None = None
     jornada_s3_endpoint: str | None = None      # e.g. http://s3:9000 inside compose
-    jornada_spark_master: str | None = None     # default master of spark_session() (local[2])
+    jornada_spark_master_url: str | None = None  # e.g. spark://spark-master:7077 inside compose
 
     @model_validator(mode="after")
     def _secrets_are_generated(self) -> Settings:
@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     @property
     def spark_master_url(self) -> str:
         """The optional standalone cluster's master (`jornada stack up spark`)."""
-        return f"spark://{LOOPBACK}:{self.spark_master_port}"
+        return self.jornada_spark_master_url or f"spark://{LOOPBACK}:{self.spark_master_port}"
 
     @property
     def in_compose(self) -> bool:

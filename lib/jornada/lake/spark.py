@@ -7,9 +7,11 @@
 Everything comes from the settings (.env): the S3 endpoint, keys and region, the UI port. The
 jars (Delta, S3A + AWS SDK modules, Kafka source) are the jar set of
 :data:`jornada.stack.spark.SPARK_JARS`, fetched once with Maven and listed one by one on
-``spark.jars``. ``master`` defaults to ``local[2]`` (``JORNADA_SPARK_MASTER`` changes it); pass
-``settings().spark_master_url`` to run on the optional standalone cluster (``jornada stack up
-spark``). Natively the driver binds to 127.0.0.1 and its Python workers run the venv's Python.
+``spark.jars``. ``master`` defaults to ``local[2]``; pass ``settings().spark_master_url`` to run
+on the optional standalone cluster (``jornada stack up spark``; in compose the ``spark`` profile,
+``spark://spark-master:7077``). Natively the driver binds to 127.0.0.1 and its Python workers
+run the venv's Python; in compose, on the cluster, executors reach the driver at its host name
+(``jupyter``).
 
 Scripts run with ``spark-submit`` get the same configuration from :func:`submit`.
 """
@@ -32,11 +34,6 @@ SECRET_KEYS = frozenset({"spark.hadoop.fs.s3a.access.key", "spark.hadoop.fs.s3a.
                          "spark.authenticate.secret"})
 
 
-def default_master(s: Settings | None = None) -> str:
-    s = s or load_settings()
-    return s.jornada_spark_master or LOCAL_MASTER
-
-
 def _loopback(s: Settings, master: str) -> bool:
     """Bind the driver to 127.0.0.1, except where executors in other containers must reach it."""
     return not (s.in_compose and master.startswith("spark://"))
@@ -48,7 +45,7 @@ def spark_conf(s: Settings | None = None, master: str | None = None,
     from ..stack import spark as spark_stack
 
     s = s or load_settings()
-    master = master or default_master(s)
+    master = master or LOCAL_MASTER
     conf = {
         "spark.master": master,
         "spark.app.name": app_name,
@@ -109,7 +106,7 @@ def spark_session(app_name: str = "jornada", master: str | None = None,
     from ..stack import spark as spark_stack
 
     s = s or load_settings()
-    master = master or default_master(s)
+    master = master or LOCAL_MASTER
     _prepare_environment(s, master)
     values = {**spark_conf(s, master, app_name), **(conf or {})}
     secret = {k: values.pop(k) for k in list(values) if k in SECRET_KEYS}
@@ -147,7 +144,7 @@ def submit(script: str | Path, *args: str, master: str | None = None,
     from ..stack import spark as spark_stack
 
     s = s or load_settings()
-    master = master or default_master(s)
+    master = master or LOCAL_MASTER
     values = {**spark_conf(s, master, Path(script).stem), **(conf or {})}
     values.pop("spark.master")
     env = dict(os.environ)
