@@ -104,6 +104,8 @@ def server_command(s: Settings, data_dir: Path) -> list[str]:
         "-filer.localSocket", str(data_dir / "filer.sock"),
         "-s3.localSocket", str(data_dir / "s3.sock"),
         "-master.telemetry=false",
+        # one master: a restart waits for this election (20 s with the default 10 s)
+        "-master.electionTimeout=1s",
         f"-master.volumeSizeLimitMB={VOLUME_SIZE_LIMIT_MB}", "-volume.max=0",
         "-volume.preStopSeconds=0",                    # one node: no peer to drain writes to
     ]
