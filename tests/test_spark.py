@@ -13,7 +13,11 @@ import pytest
 from jornada.lake import smoke, storage
 from jornada.lake.spark import LOCAL_MASTER, spark_session, submit
 
-pytestmark = pytest.mark.services
+pytestmark = [
+    pytest.mark.services,
+    # status() asks every service, Kafka too: kafka-python 3.0 still loads its schemas this way
+    pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning"),
+]
 
 ROWS = 500
 
