@@ -39,6 +39,9 @@ DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 EXACT_VERSION = re.compile(r"\d+(?:[.-]\d+)+")  # 16.15, 3.11.16, v7.15.4, RELEASE.2025-09-07...
 # images whose exact version has more parts than major.minor (python:3.11 still floats)
 VERSION_PARTS = {"python": 3, "node": 3, "eclipse-temurin": 3}
+# pins of stack/versions.env that no image uses: the Spark jar set (Delta, S3A + AWS SDK), which
+# the library fetches with Maven natively and inside the JupyterLab container alike
+LIBRARY_ONLY_PINS = {"DELTA_VERSION", "HADOOP_AWS_VERSION", "AWS_SDK_VERSION"}
 URL_WITH_PASSWORD = re.compile(r"://[^/\s:@]+:(?P<password>[^@\s/]+)@")
 
 
@@ -402,10 +405,20 @@ def test_versions_env_is_the_one_place_of_pins():
         assert value, f"{key} is empty"
         if key.endswith("_IMAGE"):
             assert image_problem(value) is None, f"{key}: {image_problem(value)}"
-    # every pin is used by compose, with the same value as default (checked in problems())
+    # every pin is used by compose, with the same value as default (checked in problems()),
+    # except the versions of the Spark jar set: the library fetches it in both runtimes
     compose_text = COMPOSE_FILE.read_text()
     for key in pins:
+        if key in LIBRARY_ONLY_PINS:
+            assert "${" + key not in compose_text, f"{key}: compose does not run these jars"
+            continue
         assert "${" + key + ":-" in compose_text, f"{key} is pinned but compose does not use it"
+
+
+def test_library_only_pins_are_versions_of_a_jar_set():
+    from jornada.stack.spark import SPARK_JARS
+
+    assert LIBRARY_ONLY_PINS <= {key for _, key in SPARK_JARS.properties}
 
 
 def test_documented_command():
@@ -647,3 +660,77 @@ def test_connect_and_jupyter_reach_kafka_inside_the_network():
     assert jupyter["JORNADA_KAFKA_BOOTSTRAP"] == internal
     assert jupyter["JORNADA_CONNECT_URL"] == "http://connect:8083"
     assert (jupyter["JORNADA_CDC_DB_HOST"], jupyter["JORNADA_CDC_DB_PORT"]) == ("oltp", "5432")
+
+
+# ---- the lakehouse: object store and Spark (issue 9) ------------------------------------------
+def test_lake_services_use_the_pins_and_their_profiles():
+    compose, env = load_compose(), default_env()
+    pins = read_env_file(VERSIONS_FILE)
+    services = compose["services"]
+    assert interpolate(services["s3"]["image"], env) == pins["MINIO_IMAGE"]
+    assert pins["MINIO_IMAGE"].startswith("quay.io/minio/minio:RELEASE.")
+    assert interpolate(services["s3-buckets"]["image"], env) == pins["MINIO_MC_IMAGE"]
+    assert pins["MINIO_MC_IMAGE"].startswith("quay.io/minio/mc:RELEASE.")
+    for name in ("spark-master", "spark-worker"):
+        assert interpolate(services[name]["image"], env) == f"apache/spark:{pins['SPARK_VERSION']}"
+        assert services[name]["profiles"] == ["spark"]
+        assert services[name].get("mem_limit")
+    for name in ("s3", "s3-buckets"):
+        assert services[name]["profiles"] == ["lake"]
+    assert services["s3-buckets"]["depends_on"]["s3"]["condition"] == "service_healthy"
+    assert services["spark-worker"]["depends_on"]["spark-master"]["condition"] == "service_healthy"
+
+
+def test_the_store_uses_the_generated_keys_and_loopback_ports():
+    compose, env = load_compose(), default_env()
+    s3 = compose["services"]["s3"]
+    minio = _environment(s3)
+    assert references(minio["MINIO_ROOT_USER"])[0][:2] == ("S3_ACCESS_KEY", ":?")
+    assert references(minio["MINIO_ROOT_PASSWORD"])[0][:2] == ("S3_SECRET_KEY", ":?")
+    assert [interpolate(p, env) for p in s3["ports"]] == [
+        f"127.0.0.1:{env['S3_PORT']}:9000", f"127.0.0.1:{env['MINIO_CONSOLE_PORT']}:9001"]
+    assert any(str(v).startswith("s3-data:") for v in s3["volumes"])
+
+
+def test_the_bucket_job_creates_the_library_buckets_none_public():
+    from jornada.lake.storage import BUCKETS
+
+    job = load_compose()["services"]["s3-buckets"]
+    script = " ".join(str(c) for c in job["command"])
+    listed = re.search(r"for bucket in ([\w\- ]+); do", script).group(1).split()
+    assert listed == list(BUCKETS), "compose and lib/jornada/lake/storage.py name the same buckets"
+    assert "mb --ignore-existing" in script, "idempotent"
+    assert "anonymous set none" in script
+    assert not re.search(r"anonymous set (public|download|upload)|policy set", script)
+    assert job.get("restart") == "no"
+
+
+def test_spark_cluster_authenticates_and_publishes_only_its_uis():
+    compose, env = load_compose(), default_env()
+    services = compose["services"]
+    published = {name: [interpolate(p, env) for p in services[name].get("ports", [])]
+                 for name in ("spark-master", "spark-worker")}
+    assert published == {
+        "spark-master": [f"127.0.0.1:{env['SPARK_MASTER_UI_PORT']}:8080"],
+        "spark-worker": [f"127.0.0.1:{env['SPARK_WORKER_UI_PORT']}:8081"]}
+    for name in ("spark-master", "spark-worker"):
+        script = " ".join(str(c) for c in services[name]["command"])
+        assert "spark.authenticate true" in script and "--properties-file" in script
+        assert references(_environment(services[name])["SPARK_AUTH_SECRET"])[0][:2] == \
+            ("SPARK_AUTH_SECRET", ":?")
+        assert "-Dspark.authenticate.secret" not in script, "no secret on a command line"
+    assert "--cores 1 --memory 1g" in " ".join(services["spark-worker"]["command"])
+
+
+def test_jupyter_reaches_the_lake_by_service_name():
+    compose = load_compose()
+    services = compose["services"]
+    jupyter = _environment(services["jupyter"])
+    assert jupyter["JORNADA_S3_ENDPOINT"] == "http://s3:9000"
+    assert jupyter["JORNADA_SPARK_MASTER_URL"] == "spark://spark-master:7077"
+    for key in ("S3_ACCESS_KEY", "S3_SECRET_KEY", "SPARK_AUTH_SECRET"):
+        assert references(jupyter[key])[0][0] == key
+    assert services["jupyter"].get("hostname") == "jupyter", "executors call the driver back"
+    # one network: nobody declares its own
+    assert not any("networks" in svc for svc in services.values())
+    assert "maven" in DOCKERFILE.read_text(), "the image fetches the Spark jar set like natively"

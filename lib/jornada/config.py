@@ -124,12 +124,32 @@ class Settings(BaseSettings):
     airflow_admin_user: str
     airflow_admin_password: SecretStr
     jornada_airflow_triggerer: bool = False
+    s3_port: int
+    s3_region: str
+    s3_access_key: SecretStr
+    s3_secret_key: SecretStr
+    seaweedfs_master_port: int
+    seaweedfs_master_grpc_port: int
+    seaweedfs_volume_port: int
+    seaweedfs_volume_grpc_port: int
+    seaweedfs_filer_port: int
+    seaweedfs_filer_grpc_port: int
+    seaweedfs_s3_grpc_port: int
+    minio_console_port: int
+    spark_ui_port: int
+    spark_master_port: int
+    spark_master_ui_port: int
+    spark_worker_port: int
+    spark_worker_ui_port: int
+    spark_auth_secret: SecretStr
     # Set only inside docker compose, where services are reached by name instead of 127.0.0.1.
     jornada_kafka_bootstrap: str | None = None
     jornada_connect_url: str | None = None
     jornada_airflow_url: str | None = None
     jornada_cdc_db_host: str | None = None
     jornada_cdc_db_port: int | None = None
+    jornada_s3_endpoint: str | None = None      # e.g. http://s3:9000 inside compose
+    jornada_spark_master_url: str | None = None  # e.g. spark://spark-master:7077 inside compose
 
     @model_validator(mode="after")
     def _secrets_are_generated(self) -> Settings:
@@ -173,6 +193,16 @@ class Settings(BaseSettings):
     @property
     def airflow_url(self) -> str:
         return (self.jornada_airflow_url or f"http://{LOOPBACK}:{self.airflow_port}").rstrip("/")
+
+    @property
+    def s3_endpoint(self) -> str:
+        """The S3 API's URL: http://127.0.0.1:<S3_PORT> natively (compose overrides it)."""
+        return (self.jornada_s3_endpoint or f"http://{LOOPBACK}:{self.s3_port}").rstrip("/")
+
+    @property
+    def spark_master_url(self) -> str:
+        """The optional standalone cluster's master (`jornada stack up spark`)."""
+        return self.jornada_spark_master_url or f"spark://{LOOPBACK}:{self.spark_master_port}"
 
     @property
     def in_compose(self) -> bool:

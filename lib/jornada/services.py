@@ -2,7 +2,8 @@
 
 The stack runtime (:mod:`jornada.stack`) knows processes, ports and health, nothing of the shop.
 This module, above the pipelines, wires them: once ``oltp`` is healthy the OLTP schema is applied
-(idempotent); once ``connect`` is, CDC's Postgres side is prepared and the connectors registered.
+(idempotent); once ``connect`` is, CDC's Postgres side is prepared and the connectors registered;
+once ``s3`` is, the lake's buckets exist (idempotent too).
 Adding a service is one declaration in :func:`all_services` (see ``jornada/stack/*.py``).
 """
 
@@ -16,6 +17,8 @@ from .stack.compose import ComposeStack
 from .stack.kafka import connect_service, kafka_service
 from .stack.postgres import olap_endpoint, oltp_endpoint, postgres_service
 from .stack.runtime import Hook, Service, Stack, StackError
+from .stack.seaweedfs import s3_service
+from .stack.spark import spark_services
 
 
 def all_services(s: Settings) -> list[Service]:
@@ -24,7 +27,9 @@ def all_services(s: Settings) -> list[Service]:
         postgres_service("olap", "OLAP Postgres (warehouse)", olap_endpoint),
         kafka_service(),
         connect_service(),
+        s3_service(),
         *airflow_services(s),
+        *spark_services(),   # optional: `jornada stack up spark`
     ]
 
 
@@ -43,8 +48,14 @@ def _capture(s: Settings, log: Callable[[str], None]) -> None:
         raise StackError(f"connect: running, but the connector is not registered: {exc}") from None
 
 
+def _buckets(s: Settings, log: Callable[[str], None]) -> None:
+    from .lake import storage
+
+    storage.ensure_buckets(s, log=log)
+
+
 def hooks() -> dict[str, list[Hook]]:
-    return {"oltp": [_init_oltp], "connect": [_capture]}
+    return {"oltp": [_init_oltp], "connect": [_capture], "s3": [_buckets]}
 
 
 def stack(s: Settings | None = None) -> Stack:

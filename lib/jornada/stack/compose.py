@@ -16,7 +16,7 @@ class ComposeStack(Stack):
         super().__init__(settings, services, hooks)
 
     def up(self, names: list[str] | None = None, log=print) -> None:
-        for svc in self.with_dependencies(names):
+        for svc in self.to_start(names):
             ctx = self.context(svc, log)
             health = svc.health(ctx)
             if not health.ok:

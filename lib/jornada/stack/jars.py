@@ -72,6 +72,10 @@ class JarSet:
             jars = list(manifest["classpath"])
         except (OSError, ValueError, KeyError):
             return None
+        # the folder is named after the first version only: a set of several versions (say
+        # Spark's, whose Delta pin can move alone) is stale when any other one changed
+        if manifest.get("properties", {}) != self.resolved_properties():
+            return None
         jar_dir = folder / self.plugin if self.plugin else folder
         return Fetched(folder, jar_dir, jars, manifest)
 

@@ -58,6 +58,8 @@ class Service:
     endpoint: Callable[[Settings], str] | None = None
     other_ports: Callable[[Settings], list[int]] | None = None  # doctor checks them too
     group: str | None = None                              # `stack up airflow` = every airflow-*
+    # Optional: a plain `stack up` leaves it out; it starts only when named (or its group is).
+    optional: bool = False
     # Postgres refuses to run as root; such services run as an unprivileged user when we are root.
     needs_unprivileged_user: bool = False
     stop_signal: int = signal.SIGTERM
@@ -250,9 +252,18 @@ class Stack:
                     grew = True
         return [self.services[n] for n in self.order if n in chosen]
 
+    def to_start(self, names: list[str] | None) -> list[Service]:
+        """What `up` starts: the named services (or, with no names, every service that is not
+        optional) and everything they depend on, in start order."""
+        if not names:
+            names = [n for n in self.order if not self.services[n].optional]
+            if not names:
+                return []
+        return self.with_dependencies(names)
+
     # ---- lifecycle -----------------------------------------------------------------------
     def up(self, names: list[str] | None = None, log=print) -> None:
-        for svc in self.with_dependencies(names):
+        for svc in self.to_start(names):
             self._start(svc, log)
 
     def _after_healthy(self, svc: Service, ctx: ServiceContext, log) -> None:
@@ -363,8 +374,9 @@ class Stack:
         rows = []
         for svc in self.select(None):
             pid = self.running_pid(svc)
+            how = f"`jornada stack up {svc.group or svc.name}` (optional)" if svc.optional else "`make up`"
             health = (svc.health(self.context(svc)) if pid
-                      else Health(False, "not running — `make up`"))
+                      else Health(False, f"not running — {how}"))
             rows.append({"service": svc.name, "describe": svc.describe, "pid": pid,
                          "healthy": health.ok, "detail": health.detail,
                          "endpoint": svc.address(self.settings)})
