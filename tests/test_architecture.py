@@ -1,6 +1,6 @@
 """The data's path is the code's path: imports point one way, and no module imports itself back.
 
-config → clients (db, kafka) → stack runtime → domain (schema, catalogue, geo, generators, fraud,
+config → clients (db, kafka, s3) → stack runtime → domain (schema, catalogue, geo, generators, fraud,
 maps) → pipelines (cdc, warehouse, lake) → what uses them all (the composition root, the lessons'
 checks, the course runner, the CLI). A module may import its own layer or a lower one, never a
 higher one, and the import graph has no cycle. Imports inside functions count too.
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.unit
 PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "jornada"
 LAYERS = [
     {"config", "waits", "versions"},
-    {"db", "kafka"},
+    {"db", "kafka", "s3"},
     {"stack"},
     {"catalog", "geo", "schema", "generators", "fraud", "maps", "browser"},
     {"cdc", "warehouse", "lake"},

@@ -693,12 +693,12 @@ def test_the_store_uses_the_generated_keys_and_loopback_ports():
 
 
 def test_the_bucket_job_creates_the_library_buckets_none_public():
-    from jornada.lake.storage import BUCKETS
+    from jornada.s3 import BUCKETS
 
     job = load_compose()["services"]["s3-buckets"]
     script = " ".join(str(c) for c in job["command"])
     listed = re.search(r"for bucket in ([\w\- ]+); do", script).group(1).split()
-    assert listed == list(BUCKETS), "compose and lib/jornada/lake/storage.py name the same buckets"
+    assert listed == list(BUCKETS), "compose and lib/jornada/s3.py name the same buckets"
     assert "mb --ignore-existing" in script, "idempotent"
     assert "anonymous set none" in script
     assert not re.search(r"anonymous set (public|download|upload)|policy set", script)

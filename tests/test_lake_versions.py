@@ -16,6 +16,8 @@ from jornada import versions
 from jornada.stack import spark as spark_stack
 from jornada.stack.jars import run_mvn
 
+pytestmark = pytest.mark.services
+
 ROOT = Path(__file__).resolve().parents[1]
 NS = {"m": "http://maven.apache.org/POM/4.0.0"}
 POM = spark_stack.SPARK_POM

@@ -11,6 +11,8 @@ from jornada.stack.compose import ComposeStack
 from jornada.stack.jars import MANIFEST, JarSet
 from jornada.stack.runtime import Health, Service, Stack
 
+pytestmark = pytest.mark.unit
+
 
 def _svc(name: str, *, depends_on=(), group=None, optional=False) -> Service:
     return Service(name=name, describe=name, command=lambda ctx: ["true"],

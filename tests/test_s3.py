@@ -15,7 +15,7 @@ import requests
 from minio.error import S3Error
 from pydantic import SecretStr
 
-from jornada.lake import storage
+from jornada import s3 as storage
 
 pytestmark = pytest.mark.services
 

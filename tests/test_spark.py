@@ -10,7 +10,8 @@ import uuid
 import psutil
 import pytest
 
-from jornada.lake import smoke, storage
+from jornada import s3 as storage
+from jornada.lake import smoke
 from jornada.lake.spark import LOCAL_MASTER, spark_session, submit
 
 pytestmark = [

@@ -49,7 +49,7 @@ def _capture(s: Settings, log: Callable[[str], None]) -> None:
 
 
 def _buckets(s: Settings, log: Callable[[str], None]) -> None:
-    from .lake import storage
+    from . import s3 as storage
 
     storage.ensure_buckets(s, log=log)
 

@@ -1,6 +1,6 @@
 """The lakehouse (lessons 06-07): an S3 object store, Delta tables on it, Spark to process them.
 
-- :mod:`jornada.lake.storage`: buckets and objects through the ``minio`` S3 client; endpoint,
+- :mod:`jornada.s3` (a client module, below the stack): buckets and objects through the ``minio`` S3 client; endpoint,
   keys and region come from the settings, so the same code talks to SeaweedFS (native runtime)
   and MinIO (compose).
 - :mod:`jornada.lake.spark`: the one SparkSession builder (S3A, Delta, small-machine defaults).

@@ -117,7 +117,7 @@ def _command(ctx: ServiceContext) -> list[str]:
 
 def s3_health(s: Settings, timeout_s: float = 2.0) -> Health:
     """Healthy when the S3 API answers a signed ListBuckets with the keys of .env."""
-    from ..lake import storage
+    from .. import s3 as storage
 
     endpoint = s.s3_endpoint
     if not s.jornada_s3_endpoint and not port_open(s.s3_port):

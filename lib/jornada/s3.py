@@ -6,7 +6,7 @@ The medallion layers are buckets: ``bronze`` (raw, as captured), ``silver`` (cle
 lesson 07. :func:`ensure_buckets` creates them idempotently; the composition root runs it each
 time the store comes up. None is public: every request must be signed with the keys of .env.
 
-    >>> from jornada.lake import storage
+    >>> from jornada import s3 as storage
     >>> storage.put_bytes("bronze", "hello.txt", b"hi")
     >>> storage.get_bytes("bronze", "hello.txt")
     b'hi'
@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Callable, Iterator
 from urllib.parse import urlsplit
 
-from ..config import Settings, settings as load_settings
+from .config import Settings, settings as load_settings
 
 BUCKETS = ("bronze", "silver", "gold", "checkpoints", "models")
 
