@@ -134,7 +134,7 @@ def test_spark_submit_runs_the_delta_job_on_the_cluster(cluster, table):
     prefix, url = table
     s = cluster.settings
     result = submit(smoke.__file__, url, str(ROWS), master=s.spark_master_url, s=s)
-    lines = [l for l in result.stdout.splitlines() if l.startswith("JORNADA-RESULT ")]
+    lines = [line for line in result.stdout.splitlines() if line.startswith("JORNADA-RESULT ")]
     assert result.returncode == 0 and lines, result.stderr[-3000:]
     out = json.loads(lines[-1].removeprefix("JORNADA-RESULT "))
     assert out["master"] == s.spark_master_url

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 CHROMIUM_ENV = "JORNADA_CHROMIUM"
 CHROMIUM = "/usr/bin/chromium"

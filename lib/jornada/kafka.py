@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from contextlib import contextmanager
-from typing import Iterable
+from collections.abc import Iterable
 
 from .config import Settings, settings as load_settings
 from .db import ServiceUnavailable

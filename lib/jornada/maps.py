@@ -34,7 +34,7 @@ import os
 import re
 import string
 from pathlib import Path
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd

@@ -14,7 +14,7 @@ from a notebook, the CLI, a test or a task.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from airflow.sdk import Asset
 
@@ -40,7 +40,7 @@ WAREHOUSE_MARTS = Asset(name="warehouse_marts", uri=postgres_asset_uri(_s.olap, 
                         group="liga_sudoers")
 del _s
 
-START = datetime(2026, 1, 1, tzinfo=timezone.utc)
+START = datetime(2026, 1, 1, tzinfo=UTC)
 
 DEFAULT_ARGS = {
     "owner": "liga_sudoers",
@@ -62,7 +62,7 @@ def generate_history(customers: int, orders: int, seed: int, now: str | None,
     """Customers, then back-dated orders for them (bulk COPY, one transaction each)."""
     from jornada import generators, schema
 
-    when = datetime.fromisoformat(now) if now else datetime.now(timezone.utc)
+    when = datetime.fromisoformat(now) if now else datetime.now(UTC)
     out: dict = {"now": when.isoformat(), "seed": seed}
     if reset:
         # dropping the tables also drops them from the CDC publication: init_oltp puts the

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 from .config import Settings, settings as load_settings

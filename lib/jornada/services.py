@@ -9,7 +9,7 @@ Adding a service is one declaration in :func:`all_services` (see ``jornada/stack
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .config import Settings, settings as load_settings
 from .stack.airflow import airflow_services

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import TypeVar
+from collections.abc import Callable
 
 from tenacity import (Retrying, RetryError, retry_if_exception_type, retry_if_result,
                       stop_after_attempt, stop_after_delay, wait_exponential, wait_fixed)

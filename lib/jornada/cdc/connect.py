@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from ..config import REPO_ROOT, Settings, settings as load_settings
 from ..db import ServiceUnavailable, connect

@@ -43,11 +43,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from ..config import REPO_ROOT, Settings
 from .runtime import Health, Service, ServiceContext, StackError
+from datetime import UTC
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 
@@ -290,10 +290,10 @@ class AirflowApi:
         return self.call("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict | None = None) -> dict:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         return self.call("POST", f"/dags/{dag_id}/dagRuns",
-                         json={"logical_date": datetime.now(timezone.utc).isoformat(), "conf": conf or {}})
+                         json={"logical_date": datetime.now(UTC).isoformat(), "conf": conf or {}})
 
     def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 600, poll_s: float = 3) -> dict:
         from ..waits import TimedOut, poll_until

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import signal
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import psycopg
 from psycopg import sql

@@ -7,7 +7,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from .. import cdc, kafka
 from ..config import Settings, settings as load_settings

@@ -4,7 +4,7 @@ the loader lock, and the geohash → UF lookup."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from collections.abc import Iterable
 
 from ..config import Settings, settings as load_settings
 from ..db import connect

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .. import cdc, kafka
 from ..config import Settings, settings as load_settings
