@@ -217,7 +217,8 @@ def _hard_points(seed: int = 2024) -> tuple[np.ndarray, np.ndarray]:
     lat, lon = np.concatenate(lats), np.concatenate(lons)
     n = min(lat.size, lon.size)
     lat, lon = lat[:n], rng.permutation(lon[:n])
-    special_lat = [-90.0, 90.0, 0.0, -0.0, 1e-300, -1e-300, np.nextafter(90.0, 0), np.nextafter(-90.0, 0)]
+    special_lat = [-90.0, 90.0, 0.0, -0.0, 1e-300, -1e-300, np.nextafter(90.0, 0),
+                   np.nextafter(-90.0, 0)]
     special_lon = [-180.0, 180.0, 0.0, -0.0, 1e-300, -1e-300, np.nextafter(180.0, 0),
                    np.nextafter(-180.0, 0), 90.0, -90.0]
     grid_lat, grid_lon = np.meshgrid(special_lat, special_lon)

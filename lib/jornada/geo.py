@@ -297,13 +297,17 @@ def _axis_index(x: np.ndarray, lo: float, span: float, bits: int) -> np.ndarray:
     return i
 
 
-def _cell_indices(lat: np.ndarray, lon: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndarray]:
+def _cell_indices(
+    lat: np.ndarray, lon: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
     """(latitude index, longitude index) of the geohash cell of each point (inputs validated)."""
     lat_bits, lon_bits = _axis_bits(precision)
     return _axis_index(lat, -90.0, 180.0, lat_bits), _axis_index(lon, -180.0, 360.0, lon_bits)
 
 
-def _cell_centres(lat_i: np.ndarray, lon_i: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndarray]:
+def _cell_centres(
+    lat_i: np.ndarray, lon_i: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Centres of geohash cells given their axis indices: exactly pygeohash's (lo + hi) * 0.5,
     as lo + (2i + 1) * half-width is exact in float64 too."""
     lat_bits, lon_bits = _axis_bits(precision)
@@ -335,7 +339,8 @@ def _gather_bits(v: np.ndarray) -> np.ndarray:
 
 def _interleave(lat_i: np.ndarray, lon_i: np.ndarray, precision: int) -> np.ndarray:
     """The 5·precision geohash bits (uint64): longitude and latitude bits alternating from the
-    most significant end, longitude first — so the last bit is longitude iff 5·precision is odd."""
+    most significant end, longitude first — so the last bit is longitude iff 5·precision is
+    odd."""
     if (5 * precision) % 2:
         return _spread_bits(lon_i) | (_spread_bits(lat_i) << _U64(1))
     return _spread_bits(lat_i) | (_spread_bits(lon_i) << _U64(1))
