@@ -296,6 +296,54 @@ def test_output_is_byte_identical_to_before_vectorising(customers, history):
     assert copy_hash(frauds, 42) == GOLDEN["copy_s11"]
 
 
+def test_copy_text_pieces_equal_the_reference_formatting():
+    """The vectorised COPY formatters against what they replace: str(int), the old pandas
+    money formula, np.datetime_as_string and DataFrame.to_csv."""
+    rng = np.random.default_rng(4)
+    ints = np.r_[rng.integers(-10**12, 10**12, 5000), rng.integers(0, 10_000, 500),
+                 10 ** np.arange(19), 10 ** np.arange(19) - 1, -(10 ** np.arange(19)),
+                 np.iinfo(np.int64).max, np.iinfo(np.int64).min + 1, 0, -1]
+    assert g._digits(ints).tolist() == [str(i).encode() for i in ints.tolist()]
+    assert g._digits(np.arange(10_000)).tolist() == [str(i).encode() for i in range(10_000)]
+    assert g._digits([np.iinfo(np.int64).min]).tolist() == [str(np.iinfo(np.int64).min).encode()]
+
+    cents = np.r_[rng.integers(0, 10**10, 5000), 0, 1, 9, 10, 99, 100, 101, 199, -1, -100, -150]
+    c = pd.Series(cents)
+    old = (c // 100).astype(str) + "." + (c % 100).astype(str).str.zfill(2)
+    assert g._money(cents).tolist() == [m.encode() for m in old]
+
+    us = np.r_[rng.integers(int(np.datetime64("1000-01-01", "us").astype(np.int64)),
+                            int(np.datetime64("9999-12-31T23:59:59.999999", "us").astype(np.int64)),
+                            20_000),
+               np.array(["1000-01-01", "1969-12-31T23:59:59.999999", "1970-01-01", "1900-02-28",
+                         "1900-03-01", "2000-02-29T12:00:00.5", "2024-02-29T23:59:59",
+                         "2100-03-01", "9999-12-31T23:59:59.999999"],
+                        dtype="datetime64[us]").astype(np.int64)]
+    when = us.astype("datetime64[us]")
+    assert g._ts_bytes(when).tolist() == [t.encode() for t in g._ts(when)]
+    odd = np.array(["0999-12-31T23:59:59", "NaT", "2025-06-01", "10000-01-01"],
+                   dtype="datetime64[us]")  # outside the fast path: same text anyway
+    assert g._ts_bytes(odd).tolist() == [t.encode() for t in g._ts(odd)]
+    assert g._ts_bytes(np.array(["2025-06-01T12:00:00"], dtype="datetime64[s]")).tolist() == \
+        [b"2025-06-01T12:00:00.000000"]
+
+    texts = np.array(["plain", "with, comma", 'say "hi"', "two\nlines", "cr\r", "", "São Paulo",
+                      '"', ",", "ok"] * 3, dtype=object)
+    frame = {"n": np.arange(30) * 7919 - 100, "t": texts, "u": texts[::-1].astype(str),
+             "b": g._money(np.arange(30) * 1001)}
+    reference = pd.DataFrame({"n": frame["n"], "t": texts, "u": texts[::-1],
+                              "b": [b.decode() for b in frame["b"].tolist()]})
+    assert g._csv_text(frame).decode() == reference.to_csv(header=False, index=False)
+    lone = {"t": np.array(["", "a", ""], dtype=object)}
+    assert g._csv_text(lone).decode() == pd.DataFrame(lone).to_csv(header=False, index=False)
+    with pytest.raises(TypeError, match="str values only"):
+        g._csv_text({"t": np.array(["a", None], dtype=object)})
+    with pytest.raises(ValueError, match="NUL"):
+        g._csv_text({"t": np.array(["a\0"], dtype=object)})
+    with pytest.raises(TypeError, match="float64"):
+        g._csv_text({"x": np.array([1.5])})
+
+
 def test_history_dates_ids_and_totals(history):
     p, i = history["pedidos"], history["itens_pedidos"]
     assert p["id"].tolist() == list(range(1, len(p) + 1))
