@@ -266,6 +266,9 @@ _BASE32_VALUE[np.frombuffer(GEOHASH_ALPHABET.upper().encode("ascii"), dtype=np.u
     32, dtype=np.int8
 )
 _U64 = np.uint64
+# 10 bits → their two characters, as the uint16 whose bytes are those characters in order
+_BASE32_PAIRS = np.stack([np.repeat(_BASE32, 32), np.tile(_BASE32, 32)], axis=1).view(np.uint16)
+_BASE32_PAIRS = _BASE32_PAIRS.ravel().copy()
 
 
 def _axis_bits(precision: int) -> tuple[int, int]:
@@ -354,11 +357,17 @@ def _deinterleave(code: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndar
 
 
 def _geohash_chars(code: np.ndarray, precision: int) -> np.ndarray:
-    """(n, precision) uint8 matrix of the base32 characters of each code."""
-    chars = np.empty((code.size, precision), dtype=np.uint8)
-    for c in range(precision):
-        chars[:, c] = _BASE32[((code >> _U64(5 * (precision - 1 - c))) & _U64(31)).astype(np.intp)]
-    return chars
+    """(n, precision) uint8 matrix of the base32 characters of each code, two characters (10
+    bits) per table lookup."""
+    pairs = (precision + 1) // 2
+    out = np.empty((code.size, 2 * pairs), dtype=np.uint8)
+    out16 = out.view(np.uint16)  # column k = characters 2k and 2k+1
+    if precision % 2:
+        code = code << _U64(5)  # a 0 as the padding character, cut off below
+    for k in range(pairs):
+        ten = (code >> _U64(10 * (pairs - 1 - k))) & _U64(1023)
+        out16[:, k] = _BASE32_PAIRS[ten.astype(np.intp)]
+    return out[:, :precision]
 
 
 def _geohash_strings(code: np.ndarray, precision: int) -> np.ndarray:
@@ -406,11 +415,17 @@ def _parse_geohashes(hashes) -> list[tuple[np.ndarray, np.ndarray, int]] | None:
 
 
 def _pack5(values: np.ndarray) -> np.ndarray:
-    """(n, p) matrix of 5-bit values → the uint64 of their bits, first column most significant."""
-    code = values[:, 0].astype(_U64)
-    for c in range(1, values.shape[1]):
+    """(n, p) matrix of 5-bit values → the uint64 of their bits, first column most significant
+    (columns joined two at a time in uint16 first: fewer passes over 8-byte integers)."""
+    v = values.astype(np.uint16)
+    p = v.shape[1]
+    code = np.zeros(v.shape[0], dtype=_U64)
+    for c in range(0, p - 1, 2):
+        code <<= _U64(10)
+        code |= (v[:, c] << np.uint16(5)) | v[:, c + 1]
+    if p % 2:
         code <<= _U64(5)
-        code |= values[:, c].astype(_U64)
+        code |= v[:, p - 1]
     return code
 
 
