@@ -5,6 +5,10 @@ built, so its one-off build time is reported separately), a per-point Python loo
 `state_of` on 20k of the same points, and — for context — the naive approach the raster index
 replaces: a loop testing each point against the 27 prepared polygons with shapely.
 
+Also the vectorised geohash encode_many/decode_many on 1e6 points against a per-point loop over
+pygeohash (what they replaced), split into the numpy work and the making/reading of the Python
+str objects (a list of 1e6 str costs tens of ms whatever computes it).
+
 Run: .venv/bin/python benchmarks/bench_geo.py   (prints JSON)
 """
 
@@ -37,6 +41,11 @@ def _best_of(fn, repeats: int) -> float:
 
 
 def run(n: int = 2_000_000, seed: int = 42, loop_n: int = 20_000, repeats: int = 5) -> dict:
+    return {**run_state_lookup(n, seed, loop_n, repeats), **run_geohash(seed=seed)}
+
+
+def run_state_lookup(n: int = 2_000_000, seed: int = 42, loop_n: int = 20_000,
+                     repeats: int = 5) -> dict:
     rng = np.random.default_rng(seed)
     lats = rng.uniform(*LAT_RANGE, n)
     lons = rng.uniform(*LON_RANGE, n)
@@ -98,6 +107,45 @@ def run(n: int = 2_000_000, seed: int = 42, loop_n: int = 20_000, repeats: int =
             "share_of_points_in_brazil": round(
                 float(np.mean(geo.states_of(lats[:loop_n], lons[:loop_n]) != None)), 4  # noqa: E711
             ),
+        }
+    }
+
+
+def run_geohash(n: int = 1_000_000, seed: int = 42, loop_n: int = 200_000, repeats: int = 5,
+                precision: int = 7) -> dict:
+    import pygeohash
+
+    rng = np.random.default_rng(seed)
+    lats, lons = rng.uniform(-90, 90, n), rng.uniform(-180, 180, n)
+    hashes = geo.encode_many(lats, lons, precision)
+    assert hashes[:loop_n] == [pygeohash.encode(a, b, precision)
+                               for a, b in zip(lats[:loop_n].tolist(), lons[:loop_n].tolist())]
+    enc_s = _best_of(lambda: geo.encode_many(lats, lons, precision), repeats)
+    dec_s = _best_of(lambda: geo.decode_many(hashes), repeats)
+
+    def numpy_only():  # encode to uint64 codes and back to cell centres, no str objects
+        lat_i, lon_i = geo._cell_indices(lats, lons, precision)
+        code = geo._interleave(lat_i, lon_i, precision)
+        return geo._cell_centres(*geo._deinterleave(code, precision), precision)
+
+    core_s = _best_of(numpy_only, repeats)
+    loop_lats, loop_lons = lats[:loop_n].tolist(), lons[:loop_n].tolist()
+    loop_hashes = hashes[:loop_n]
+    loop_enc_s = _best_of(lambda: [pygeohash.encode(a, b, precision)
+                                   for a, b in zip(loop_lats, loop_lons)], max(1, repeats // 2))
+    loop_dec_s = _best_of(lambda: [pygeohash.decode(h) for h in loop_hashes], max(1, repeats // 2))
+    per_million = 1_000_000 / n
+    return {
+        "geohash": {
+            "n": n,
+            "precision": precision,
+            "encode_many_ms_per_1e6": round(enc_s * per_million * 1e3, 1),
+            "decode_many_ms_per_1e6": round(dec_s * per_million * 1e3, 1),
+            "numpy_encode_decode_ms_per_1e6": round(core_s * per_million * 1e3, 1),
+            "pygeohash_loop_encode_ms_per_1e6": round(loop_enc_s * 1e9 / loop_n, 1),
+            "pygeohash_loop_decode_ms_per_1e6": round(loop_dec_s * 1e9 / loop_n, 1),
+            "encode_speedup": round(loop_enc_s / loop_n / (enc_s / n), 1),
+            "decode_speedup": round(loop_dec_s / loop_n / (dec_s / n), 1),
         }
     }
 

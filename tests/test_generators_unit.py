@@ -226,6 +226,126 @@ def test_history_is_deterministic(customers, history):
                       ["itens_pedidos"]) == frame_hash(history["itens_pedidos"])
 
 
+# Golden output: hashes of what main produced (commit 64ad9ef) before the generators were
+# vectorised (issue 7 §6). The course promises same seed + same `now` ⇒ same rows, so a rewrite
+# of the internals must not move a single byte: neither in the frames nor in the COPY text that
+# load_history sends to Postgres. (A pandas upgrade that changes to_csv's formatting of the frames
+# would need new frame hashes; the COPY hashes don't depend on that.)
+GOLDEN = {
+    "customers": "63aa47b1ed5376f712b4889784822361747618a3ceb6a217f1118e7e9d13030a",
+    "pedidos": "8c1151e25c5e236b01006a66eac8887ab78899be2c8e87238c8f624a3bfb8d6a",
+    "itens_pedidos": "b1f8ca0637ac3026349ac69fb189c42a3b6835afee7f7025bd8a9ef43c4365a4",
+    "auditoria_pedidos": "c0c9ec43999672e8764ba48efe59a6a266294be92e61685de3dd8ac53e4d7759",
+    "fraudes_confirmadas": "cd71d97b70e008ca805228dbdf43066dec51d26a6ddd341bcc60965ce4d7643e",
+    "copy_first_1": "bcc043f9a7da95798811176cde55a0bc977d46018295c9c3cd16594eca42bcfd",
+    "copy_first_987654": "483a28bad4a1729f1479d12f6f87170547c1d2627e946257ae684d5b1f2286ea",
+    # 700 customers, seed 11; 5,000 orders, half of them frauds, over 30 days
+    "customers_s11": "43436144eb9a866923184d8d022312da2929e05a4d8f677f711cdf1664f20f57",
+    "copy_s11": "3da6badc2a6b19fcabc2b5411946b9e35a3a2dcaf9ba4008594a214be5e7b5c0",
+}
+
+
+def strict_hash(df: pd.DataFrame) -> str:
+    """Column names, dtypes and every value as CSV text (exact, unlike frame_hash's astype(str))."""
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(repr([(c, str(t)) for c, t in df.dtypes.items()]).encode())
+    h.update(df.to_csv(index=False).encode())
+    return h.hexdigest()
+
+
+class _CopyCapture:
+    """Stands in for a psycopg cursor: records the COPY statements and the data written."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+
+    def copy(self, sql):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def cm():
+            self.parts.append(sql + "\n")
+            yield self
+
+        return cm()
+
+    def write(self, data):
+        self.parts.append(data if isinstance(data, str) else bytes(data).decode())
+
+
+def copy_hash(data: dict[str, pd.DataFrame], first: int) -> str:
+    """Hash of the COPY text load_history sends for ``data`` with order ids from ``first``."""
+    import hashlib
+
+    cap = _CopyCapture()
+    for table, df in data.items():
+        g._copy_df(cap, table, df, fmt=g._HISTORY_FORMAT[table](first))
+    return hashlib.sha256("".join(cap.parts).encode()).hexdigest()
+
+
+def test_output_is_byte_identical_to_before_vectorising(customers, history):
+    assert strict_hash(customers) == GOLDEN["customers"]
+    for name, df in history.items():
+        assert strict_hash(df) == GOLDEN[name], name
+    assert copy_hash(history, 1) == GOLDEN["copy_first_1"]
+    assert copy_hash(history, 987_654) == GOLDEN["copy_first_987654"]
+    other = g.generate_customers(700, seed=11, now=NOW)
+    assert strict_hash(other) == GOLDEN["customers_s11"]
+    frauds = g.generate_history(other, g.catalogue_products(), 5_000, seed=11, now=NOW,
+                                fraud_rate=0.5, max_days=30)
+    assert copy_hash(frauds, 42) == GOLDEN["copy_s11"]
+
+
+def test_copy_text_pieces_equal_the_reference_formatting():
+    """The vectorised COPY formatters against what they replace: str(int), the old pandas
+    money formula, np.datetime_as_string and DataFrame.to_csv."""
+    rng = np.random.default_rng(4)
+    ints = np.r_[rng.integers(-10**12, 10**12, 5000), rng.integers(0, 10_000, 500),
+                 10 ** np.arange(19), 10 ** np.arange(19) - 1, -(10 ** np.arange(19)),
+                 np.iinfo(np.int64).max, np.iinfo(np.int64).min + 1, 0, -1]
+    assert g._digits(ints).tolist() == [str(i).encode() for i in ints.tolist()]
+    assert g._digits(np.arange(10_000)).tolist() == [str(i).encode() for i in range(10_000)]
+    assert g._digits([np.iinfo(np.int64).min]).tolist() == [str(np.iinfo(np.int64).min).encode()]
+
+    cents = np.r_[rng.integers(0, 10**10, 5000), 0, 1, 9, 10, 99, 100, 101, 199, -1, -100, -150]
+    c = pd.Series(cents)
+    old = (c // 100).astype(str) + "." + (c % 100).astype(str).str.zfill(2)
+    assert g._money(cents).tolist() == [m.encode() for m in old]
+
+    us = np.r_[rng.integers(int(np.datetime64("1000-01-01", "us").astype(np.int64)),
+                            int(np.datetime64("9999-12-31T23:59:59.999999", "us").astype(np.int64)),
+                            20_000),
+               np.array(["1000-01-01", "1969-12-31T23:59:59.999999", "1970-01-01", "1900-02-28",
+                         "1900-03-01", "2000-02-29T12:00:00.5", "2024-02-29T23:59:59",
+                         "2100-03-01", "9999-12-31T23:59:59.999999"],
+                        dtype="datetime64[us]").astype(np.int64)]
+    when = us.astype("datetime64[us]")
+    assert g._ts_bytes(when).tolist() == [t.encode() for t in g._ts(when)]
+    odd = np.array(["0999-12-31T23:59:59", "NaT", "2025-06-01", "10000-01-01"],
+                   dtype="datetime64[us]")  # outside the fast path: same text anyway
+    assert g._ts_bytes(odd).tolist() == [t.encode() for t in g._ts(odd)]
+    assert g._ts_bytes(np.array(["2025-06-01T12:00:00"], dtype="datetime64[s]")).tolist() == \
+        [b"2025-06-01T12:00:00.000000"]
+
+    texts = np.array(["plain", "with, comma", 'say "hi"', "two\nlines", "cr\r", "", "São Paulo",
+                      '"', ",", "ok"] * 3, dtype=object)
+    frame = {"n": np.arange(30) * 7919 - 100, "t": texts, "u": texts[::-1].astype(str),
+             "b": g._money(np.arange(30) * 1001)}
+    reference = pd.DataFrame({"n": frame["n"], "t": texts, "u": texts[::-1],
+                              "b": [b.decode() for b in frame["b"].tolist()]})
+    assert g._csv_text(frame).decode() == reference.to_csv(header=False, index=False)
+    lone = {"t": np.array(["", "a", ""], dtype=object)}
+    assert g._csv_text(lone).decode() == pd.DataFrame(lone).to_csv(header=False, index=False)
+    with pytest.raises(TypeError, match="str values only"):
+        g._csv_text({"t": np.array(["a", None], dtype=object)})
+    with pytest.raises(ValueError, match="NUL"):
+        g._csv_text({"t": np.array(["a\0"], dtype=object)})
+    with pytest.raises(TypeError, match="float64"):
+        g._csv_text({"x": np.array([1.5])})
+
+
 def test_history_dates_ids_and_totals(history):
     p, i = history["pedidos"], history["itens_pedidos"]
     assert p["id"].tolist() == list(range(1, len(p) + 1))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
+import pygeohash
 import pytest
 import shapely
 
@@ -138,8 +140,6 @@ def test_toy_cells(gh):
 
 def test_toy_cell_75cm_is_part_sea():
     """A geohash cell can straddle the coast: only its centre decides the UF."""
-    import pygeohash
-
     bb = pygeohash.get_bounding_box("75cm")
     cell = shapely.box(bb.min_lon, bb.min_lat, bb.max_lon, bb.max_lat)
     land = geo.load_states()["RJ"].intersection(cell).area / cell.area
@@ -147,7 +147,6 @@ def test_toy_cell_75cm_is_part_sea():
 
 
 def test_states_of_geohash_series():
-    pd = pytest.importorskip("pandas")
     s = pd.Series(list(TOY_CELLS), index=range(100, 100 + len(TOY_CELLS)))
     assert list(geo.states_of_geohash(s)) == [TOY_CELLS[g][0] for g in TOY_CELLS]
 
@@ -189,7 +188,6 @@ def test_many_equals_scalar():
 
 
 def test_many_accepts_pandas():
-    pd = pytest.importorskip("pandas")
     lats = pd.Series([-23.5505, -22.9121], index=[5, 9])
     lons = pd.Series([-46.6333, -43.2302], index=[5, 9])
     hashes = geo.encode_many(lats, lons)
@@ -197,6 +195,86 @@ def test_many_accepts_pandas():
     dlat, _ = geo.decode_many(pd.Series(hashes))
     assert dlat.shape == (2,)
     assert list(geo.states_of(lats, lons)) == ["SP", "RJ"]
+
+
+# --- vectorised geohash vs pygeohash ------------------------------------------------------------
+# encode_many/decode_many compute the bits with numpy instead of calling pygeohash per point;
+# they must give the very same strings and the very same float64 centres (bit for bit), or the
+# generators' output for a seed would change.
+
+
+def _hard_points(seed: int = 2024) -> tuple[np.ndarray, np.ndarray]:
+    """Random points everywhere, plus the places where float rounding could pick the wrong cell:
+    exact cell edges at every bit depth (and the floats right next to them), poles, equator,
+    antimeridian, prime meridian, -0.0."""
+    rng = np.random.default_rng(seed)
+    lats = [rng.uniform(-90, 90, 20_000)]
+    lons = [rng.uniform(-180, 180, 20_000)]
+    for bits in range(1, 31):  # precision 12 has 30 bits per axis
+        k = rng.integers(0, (1 << bits) + 1, 60)  # + 1: the top edge (90 / 180) too
+        for edges, out, lim in ((-90 + k * (180 / (1 << bits)), lats, 90.0),
+                                (-180 + k * (360 / (1 << bits)), lons, 180.0)):
+            out += [edges, np.nextafter(edges, -np.inf).clip(-lim, lim),
+                    np.nextafter(edges, np.inf).clip(-lim, lim)]
+    lat, lon = np.concatenate(lats), np.concatenate(lons)
+    n = min(lat.size, lon.size)
+    lat, lon = lat[:n], rng.permutation(lon[:n])
+    special_lat = [-90.0, 90.0, 0.0, -0.0, 1e-300, -1e-300, np.nextafter(90.0, 0),
+                   np.nextafter(-90.0, 0)]
+    special_lon = [-180.0, 180.0, 0.0, -0.0, 1e-300, -1e-300, np.nextafter(180.0, 0),
+                   np.nextafter(-180.0, 0), 90.0, -90.0]
+    grid_lat, grid_lon = np.meshgrid(special_lat, special_lon)
+    return np.r_[lat, grid_lat.ravel()], np.r_[lon, grid_lon.ravel()]
+
+
+@pytest.mark.parametrize("precision", range(1, 13))
+def test_encode_many_equals_pygeohash(precision):
+    lats, lons = _hard_points()
+    expected = [pygeohash.encode(a, b, precision) for a, b in zip(lats.tolist(), lons.tolist())]
+    assert geo.encode_many(lats, lons, precision) == expected
+
+
+@pytest.mark.parametrize("precision", range(1, 13))
+def test_decode_many_equals_pygeohash_bit_for_bit(precision):
+    lats, lons = _hard_points(seed=precision)
+    hashes = [pygeohash.encode(a, b, precision) for a, b in zip(lats.tolist(), lons.tolist())]
+    hashes += ["0" * precision, "z" * precision, "b" * precision, "p" * precision]  # corners
+    expected = np.array([tuple(pygeohash.decode(h)) for h in hashes])
+    dlat, dlon = geo.decode_many(hashes)
+    assert dlat.dtype == dlon.dtype == np.float64
+    # bit for bit: compare the float64 bit patterns, not values within a tolerance
+    assert np.array_equal(dlat.view(np.int64), expected[:, 0].view(np.int64))
+    assert np.array_equal(dlon.view(np.int64), expected[:, 1].view(np.int64))
+
+
+def test_decode_many_mixed_lengths_case_and_containers():
+    rng = np.random.default_rng(8)
+    lats, lons = rng.uniform(-90, 90, 3000), rng.uniform(-180, 180, 3000)
+    precisions = rng.integers(1, 13, 3000)
+    hashes = [geo.encode(a, b, int(p)) for a, b, p in zip(lats, lons, precisions)]
+    hashes = [h.upper() if i % 3 == 0 else h for i, h in enumerate(hashes)]  # upper case is fine
+    expected = [geo.decode(h) for h in hashes]
+    for container in (hashes, tuple(hashes), np.array(hashes), np.array(hashes, dtype=object),
+                      pd.Series(hashes, index=range(7, 3007)), iter(hashes)):
+        dlat, dlon = geo.decode_many(container)
+        assert list(zip(dlat.tolist(), dlon.tolist())) == expected
+    # a str whose lower() is in the alphabet (KELVIN SIGN → "k"), like decode() accepts
+    assert list(zip(*geo.decode_many(["6gy\u212a", "6gyf"]))) == [geo.decode("6gyk"),
+                                                                 geo.decode("6gyf")]
+
+
+@pytest.mark.parametrize("hashes,fragment", [
+    (["6gyf", "6gy\nf"], "'\\n' at position 3"),  # a newline must not split a geohash in two
+    (["6gyf", "", "6gyf"], "empty"),
+    (["6gyf", "0123456789bcd"], "longer than 12"),
+    (["6gyf", "6gyf\u00e9"], "'é' at position 4"),
+    (["6gyf", b"6gyf"], "must be a str"),
+    (["6gyfa"] * 3, "'a' at position 4"),
+])
+def test_decode_many_rejects_like_decode(hashes, fragment):
+    with pytest.raises(ValueError) as exc:
+        geo.decode_many(hashes)
+    assert fragment in str(exc.value)
 
 
 def test_empty_inputs():

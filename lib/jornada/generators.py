@@ -457,8 +457,10 @@ def _sample_items(rng: np.random.Generator, profile: np.ndarray, n_items: np.nda
             draw = idx[rng.choice(idx.size, size=(pending.size, 5), p=p)]
             used = cols < n_items[pending, None]
             keyed = np.where(used, draw, -1 - cols)       # unused slots never clash
-            s = np.sort(keyed, axis=1)
-            dup = (s[:, 1:] == s[:, :-1]).any(axis=1)
+            dup = np.zeros(pending.size, dtype=bool)      # any two slots equal (10 pairs:
+            for a in range(4):                            # cheaper than sorting each row)
+                for b in range(a + 1, 5):
+                    dup |= keyed[:, a] == keyed[:, b]
             ok = pending[~dup]
             out[ok] = np.where(used[~dup], draw[~dup], -1)
             pending = pending[dup]
@@ -612,10 +614,12 @@ def generate_history(customers: pd.DataFrame, produtos: pd.DataFrame, orders: in
     pedidos = pd.DataFrame({"id": order_id, "id_pessoa": cust_id, "dt_venda": dt_us,
                             "valor_total_cents": built["order_total"]})
     io = built["item_order"]
-    itens = pd.DataFrame({"id_pedido": order_id[io], "id_produto": built["item_produto"],
-                          "qtde": built["item_qtde"], "valor_unit_cents": built["item_unit"],
-                          "valor_total_cents": built["item_total"], "dt_venda": dt_us[io]})
-    itens = itens.sort_values(["id_pedido", "id_produto"], kind="stable").reset_index(drop=True)
+    by = np.lexsort((built["item_produto"], io))  # by order, then product (stable, like pandas)
+    io = io[by]
+    itens = pd.DataFrame({"id_pedido": order_id[io], "id_produto": built["item_produto"][by],
+                          "qtde": built["item_qtde"][by],
+                          "valor_unit_cents": built["item_unit"][by],
+                          "valor_total_cents": built["item_total"][by], "dt_venda": dt_us[io]})
     auditoria = pd.DataFrame({"id_pedido": order_id, "dispositivo": built["dispositivo"],
                               "geohash": built["geohash"], "telefone": built["telefone"],
                               "dt_venda": dt_us})
@@ -662,10 +666,21 @@ def _read_products(conn) -> pd.DataFrame:
                          "cents": np.array([int(r[2] * 100) for r in rows], dtype=np.int64)})
 
 
-def _money(cents) -> pd.Series:
-    """Integer cents → exact decimal text for COPY ('1234.50')."""
-    c = pd.Series(np.asarray(cents, dtype=np.int64))
-    return (c // 100).astype(str) + "." + (c % 100).astype(str).str.zfill(2)
+def _money(cents) -> np.ndarray:
+    """Integer cents → exact decimal text for COPY (b'1234.50'), as a numpy bytes array.
+
+    Same text as ``f"{c // 100}.{c % 100:02d}"`` (floor division), built with whole-array ops.
+    """
+    c = np.asarray(cents, dtype=np.int64).ravel()
+    units = _digits(c // 100)
+    n, w = c.size, units.itemsize
+    out = np.zeros((n, w + 3), dtype=np.uint8)
+    out[:, :w] = units.view(np.uint8).reshape(n, w)
+    end = np.count_nonzero(out[:, :w], axis=1)  # length of each units text (NUL-padded)
+    rows = np.arange(n)
+    out[rows, end] = ord(".")
+    out[rows[:, None], end[:, None] + (1, 2)] = _TWO_DIGITS[c % 100]
+    return out.view(f"S{w + 3}").ravel()
 
 
 def _ts(values) -> np.ndarray:
@@ -673,22 +688,147 @@ def _ts(values) -> np.ndarray:
     return np.datetime_as_string(np.asarray(values).astype("datetime64[us]"), unit="us")
 
 
+# -- vectorised COPY text ----------------------------------------------------------------------
+# The history is written as CSV text built with whole-array numpy ops: every value becomes a row
+# of bytes in a NUL-padded matrix, the matrices of a row's columns are laid side by side with the
+# commas and the newline, and dropping every NUL leaves exactly the text DataFrame.to_csv wrote
+# before (tests/test_generators_unit.py compares it with golden hashes and with to_csv).
+
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+_TWO_DIGITS = np.array([[48 + i // 10, 48 + i % 10] for i in range(100)], dtype=np.uint8)
+_SMALL_INTS = np.array([str(i).encode() for i in range(10_000)], dtype="S4")
+_CSV_SPECIAL = np.zeros(256, dtype=bool)  # bytes that make csv (QUOTE_MINIMAL) quote a field
+_CSV_SPECIAL[[ord(ch) for ch in ',"\n']] = True  # (not \r: csv leaves it bare)
+# first and last instants whose ISO text is exactly 26 bytes (years 1000..9999), in µs
+_TS_MIN_US = int(np.datetime64("1000-01-01T00:00:00", "us").astype(np.int64))
+_TS_END_US = int(np.datetime64("10000-01-01T00:00:00", "us").astype(np.int64))
+
+
+def _digits(values) -> np.ndarray:
+    """Integers → their decimal text, as ``str(int)`` writes it, in a numpy bytes array."""
+    v = np.asarray(values, dtype=np.int64).ravel()
+    if v.size == 0:
+        return np.zeros(0, dtype="S1")
+    lo, hi = int(v.min()), int(v.max())
+    if 0 <= lo and hi < _SMALL_INTS.size:  # quantities, product ids: one table lookup
+        return _SMALL_INTS[v]
+    if lo == np.iinfo(np.int64).min:  # its absolute value doesn't fit in int64
+        return np.array([str(x).encode() for x in v.tolist()], dtype="S")
+    neg = v < 0
+    a = np.abs(v)
+    n_digits = np.maximum(np.searchsorted(_POW10, a, side="right"), 1)
+    length = n_digits + neg
+    width = int(length.max())
+    exp = (length - 1)[:, None] - np.arange(width)  # power of ten of the digit in each column
+    out = ((a[:, None] // _POW10[np.clip(exp, 0, 18)]) % 10 + 48).astype(np.uint8)
+    out[exp < 0] = 0  # padding after the last digit
+    out[neg, 0] = ord("-")
+    return out.view(f"S{width}").ravel()
+
+
+def _ts_bytes(values) -> np.ndarray:
+    """datetime64 values → the same text as :func:`_ts`, as a numpy bytes array (S26)."""
+    us = np.asarray(values).astype("datetime64[us]").view(np.int64).ravel()
+    n = us.size
+    if n == 0 or int(us.min()) < _TS_MIN_US or int(us.max()) >= _TS_END_US:  # NaT, odd years
+        return _ts(us.view("datetime64[us]")).astype("S")
+    days, tod = np.divmod(us, 86_400_000_000)
+    # civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted)
+    z = days + 719_468
+    era = z // 146_097
+    doe = z - era * 146_097
+    yoe = (doe - doe // 1460 + doe // 36_524 - doe // 146_096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = np.where(mp < 10, mp + 3, mp - 9)
+    year = yoe + era * 400 + (month <= 2)
+    secs, micro = np.divmod(tod, 1_000_000)
+    out = np.empty((n, 26), dtype=np.uint8)
+    out[:, [4, 7]] = ord("-")
+    out[:, 10] = ord("T")
+    out[:, [13, 16]] = ord(":")
+    out[:, 19] = ord(".")
+    for col, two in ((0, year // 100), (2, year % 100), (5, month), (8, day),
+                     (11, secs // 3600), (14, secs // 60 % 60), (17, secs % 60),
+                     (20, micro // 10_000), (22, micro // 100 % 100), (24, micro % 100)):
+        out[:, col:col + 2] = _TWO_DIGITS[two]
+    return out.view("S26").ravel()
+
+
+def _text_bytes(values: np.ndarray) -> np.ndarray:
+    """str values → UTF-8 bytes array, each quoted the way csv (QUOTE_MINIMAL) would."""
+    values = np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) not in ("string", "empty"):
+        raise TypeError("text columns for COPY must hold str values only")
+    try:
+        out = values.astype("S")  # ASCII, the usual case
+    except UnicodeEncodeError:
+        out = np.array([s.encode() for s in values.tolist()], dtype="S")
+    if out.size == 0:
+        return out
+    if "\0" in "".join(values.tolist()):  # NUL is our padding (and Postgres rejects it)
+        raise ValueError("text for COPY must not contain NUL characters")
+    raw = out.view(np.uint8).reshape(out.size, -1)
+    special = _CSV_SPECIAL[raw].any(axis=1)
+    if special.any():
+        out = out.astype(object)
+        out[special] = [b'"' + s.replace(b'"', b'""') + b'"' for s in out[special]]
+        out = out.astype("S")
+    return out
+
+
+def _csv_text(columns: dict[str, np.ndarray]) -> bytes:
+    """CSV rows (what ``DataFrame.to_csv(header=False, index=False)`` writes) from columns of
+    integers, str objects or pre-formatted bytes (``_ts_bytes``, ``_money``; NUL = padding)."""
+    parts = []
+    n = None
+    for name, values in columns.items():
+        v = np.asarray(values)
+        if v.dtype.kind in "iu" and v.dtype != np.uint64:
+            v = _digits(v)
+        elif v.dtype.kind in "OU":
+            v = _text_bytes(v)
+        elif v.dtype.kind != "S":
+            raise TypeError(f"column {name!r}: can't write {v.dtype} values to COPY")
+        if n is None:
+            n = v.size
+        elif v.size != n:
+            raise ValueError(f"column {name!r} has {v.size} values, expected {n}")
+        parts += [v.view(np.uint8).reshape(n, v.itemsize), np.full((n, 1), ord(","), np.uint8)]
+    if not n:
+        return b""
+    if len(columns) == 1:  # csv quotes a lone empty field, so that the row isn't blank
+        only = parts[0]
+        if (only == 0).all(axis=1).any():
+            empty = (only == 0).all(axis=1)
+            only = np.concatenate([only, np.zeros((n, 1), np.uint8)], axis=1)
+            only[empty, :2] = ord('"')
+            parts[0] = only
+    parts[-1] = np.full((n, 1), ord("\n"), np.uint8)
+    rows = np.concatenate(parts, axis=1).ravel()
+    return rows[rows != 0].tobytes()
+
+
 def _copy_df(cur, table: str, df: pd.DataFrame, fmt: Callable | None = None,
              on_rows: Callable[[int], None] | None = None, piece: int = 20_000) -> None:
     """COPY a DataFrame into ``table`` as one COPY statement, streamed in pieces.
 
     ``fmt`` turns a slice of ``df`` into text-ready columns named like the table's (default: the
-    slice as is). Each piece is formatted while the server is still ingesting the previous one,
-    so client formatting and server work overlap.
+    slice as is): a DataFrame, written with ``to_csv``, or a dict of column → numpy array, written
+    by the vectorised :func:`_csv_text` (the history path). Each piece is formatted while the
+    server is still ingesting the previous one, so client formatting and server work overlap.
     """
     if df.empty:
         return
     fmt = fmt or (lambda d: d)
-    cols = ", ".join(fmt(df.iloc[:1]).columns)
+    cols = ", ".join(fmt(df.iloc[:1]).keys())
     with cur.copy(f"copy {table} ({cols}) from stdin (format csv)") as copy:
         for start in range(0, len(df), piece):
             part = df.iloc[start:start + piece]
-            copy.write(fmt(part).to_csv(header=False, index=False))
+            text = fmt(part)
+            copy.write(text.to_csv(header=False, index=False) if isinstance(text, pd.DataFrame)
+                       else _csv_text(text))
             if on_rows:
                 on_rows(len(part))
 
@@ -837,43 +977,40 @@ def load_history(orders: int, *, seed: int, now: datetime, fraud_rate: float = 0
 
 
 def _fmt_pedidos(first: int):
-    def fmt(p: pd.DataFrame) -> pd.DataFrame:
-        ts = _ts(p["dt_venda"])
-        return pd.DataFrame({"id": (p["id"] + first).to_numpy(),
-                             "id_pessoa": p["id_pessoa"].to_numpy(), "dt_venda": ts,
-                             "valor_total": _money(p["valor_total_cents"]).to_numpy(),
-                             "created_at": ts, "updated_at": ts})
+    def fmt(p: pd.DataFrame) -> dict:
+        ts = _ts_bytes(p["dt_venda"].to_numpy())
+        return {"id": p["id"].to_numpy() + first, "id_pessoa": p["id_pessoa"].to_numpy(),
+                "dt_venda": ts, "valor_total": _money(p["valor_total_cents"].to_numpy()),
+                "created_at": ts, "updated_at": ts}
     return fmt
 
 
 def _fmt_itens(first: int):
-    def fmt(i: pd.DataFrame) -> pd.DataFrame:
-        ts = _ts(i["dt_venda"])
-        return pd.DataFrame({"id_pedido": (i["id_pedido"] + first).to_numpy(),
-                             "id_produto": i["id_produto"].to_numpy(), "qtde": i["qtde"].to_numpy(),
-                             "valor_unit": _money(i["valor_unit_cents"]).to_numpy(),
-                             "valor_total": _money(i["valor_total_cents"]).to_numpy(),
-                             "created_at": ts, "updated_at": ts})
+    def fmt(i: pd.DataFrame) -> dict:
+        ts = _ts_bytes(i["dt_venda"].to_numpy())
+        return {"id_pedido": i["id_pedido"].to_numpy() + first,
+                "id_produto": i["id_produto"].to_numpy(), "qtde": i["qtde"].to_numpy(),
+                "valor_unit": _money(i["valor_unit_cents"].to_numpy()),
+                "valor_total": _money(i["valor_total_cents"].to_numpy()),
+                "created_at": ts, "updated_at": ts}
     return fmt
 
 
 def _fmt_auditoria(first: int):
-    def fmt(a: pd.DataFrame) -> pd.DataFrame:
-        ts = _ts(a["dt_venda"])
-        return pd.DataFrame({"id_pedido": (a["id_pedido"] + first).to_numpy(),
-                             "dispositivo": a["dispositivo"].to_numpy(),
-                             "geohash": a["geohash"].to_numpy(),
-                             "telefone": a["telefone"].to_numpy(),
-                             "created_at": ts, "updated_at": ts})
+    def fmt(a: pd.DataFrame) -> dict:
+        ts = _ts_bytes(a["dt_venda"].to_numpy())
+        return {"id_pedido": a["id_pedido"].to_numpy() + first,
+                "dispositivo": a["dispositivo"].to_numpy(), "geohash": a["geohash"].to_numpy(),
+                "telefone": a["telefone"].to_numpy(), "created_at": ts, "updated_at": ts}
     return fmt
 
 
 def _fmt_fraudes(first: int):
-    def fmt(f: pd.DataFrame) -> pd.DataFrame:
-        ts = _ts(f["confirmada_em"])
-        return pd.DataFrame({"id_pedido": (f["id_pedido"] + first).to_numpy(),
-                             "tipo_fraude": f["tipo_fraude"].to_numpy(), "confirmada_em": ts,
-                             "created_at": ts, "updated_at": ts})
+    def fmt(f: pd.DataFrame) -> dict:
+        ts = _ts_bytes(f["confirmada_em"].to_numpy())
+        return {"id_pedido": f["id_pedido"].to_numpy() + first,
+                "tipo_fraude": f["tipo_fraude"].to_numpy(), "confirmada_em": ts,
+                "created_at": ts, "updated_at": ts}
     return fmt
 
 

@@ -2,8 +2,10 @@
 
 Two jobs, both used on every simulated order:
 
-* geohash encode/decode, delegated to `pygeohash` (a maintained C implementation) with our own
-  input validation in front, so a bad geohash fails with a message that names the bad character
+* geohash encode/decode: one point at a time delegated to `pygeohash` (a maintained C
+  implementation), whole arrays (`encode_many`, `decode_many`) computed with numpy bit
+  interleaving, bit-identical to pygeohash (tests/test_geo.py compares them); our own input
+  validation in front, so a bad geohash fails with a message that names the bad character
   instead of a generic "Invalid character";
 * point → UF lookup against real state boundaries (lib/jornada/data/uf_boundaries.geojson, built
   by scripts/build_state_boundaries.py from geoBoundaries; see data/ATTRIBUTION.md).
@@ -208,28 +210,223 @@ def _check_lat_lon_arrays(lats: Any, lons: Any) -> tuple[np.ndarray, np.ndarray]
 
 
 def encode_many(lats: Any, lons: Any, precision: int = 7) -> list[str]:
-    """Geohashes of many points (lists, numpy arrays or pandas Series)."""
+    """Geohashes of many points (lists, numpy arrays or pandas Series).
+
+    Vectorised (numpy bit interleaving, see `_cell_indices`); the same strings as `encode`
+    point by point (tests/test_geo.py checks it against pygeohash).
+    """
     lat, lon = _check_lat_lon_arrays(lats, lons)
     p = _check_precision(precision)
-    enc = pygeohash.encode
-    # .tolist() hands pygeohash exact Python floats, which hit its C fast path (np.float64 would
-    # go through its slower re-validation); a list comprehension is ~0.4 µs per point.
-    return [enc(a, b, p) for a, b in zip(lat.tolist(), lon.tolist())]
+    if lat.size == 0:
+        return []
+    lat_i, lon_i = _cell_indices(lat, lon, p)
+    return _geohash_strings(_interleave(lat_i, lon_i, p), p).tolist()
 
 
 def decode_many(hashes: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Cell centres of many geohashes, as two float64 arrays (lats, lons)."""
+    """Cell centres of many geohashes, as two float64 arrays (lats, lons).
+
+    Vectorised; bit-identical to `decode` per geohash. Bad input (not a str, empty, too long, a
+    character outside the alphabet) raises the ValueError `validate_geohash` gives for the first
+    bad element.
+    """
     if hasattr(hashes, "to_numpy"):
         hashes = hashes.to_numpy()
     if isinstance(hashes, str):  # a lone string is iterable too: don't decode it per character
         raise ValueError("decode_many expects a collection of geohashes, not a single string")
-    dec = pygeohash.decode
-    check = validate_geohash
-    pairs = [dec(check(h)) for h in hashes]
-    if not pairs:
+    if not isinstance(hashes, (list, tuple, np.ndarray)):
+        hashes = list(hashes)
+    if len(hashes) == 0:
         return np.empty(0), np.empty(0)
-    out = np.array(pairs, dtype=np.float64)  # LatLong is a namedtuple → rows of (lat, lon)
-    return out[:, 0].copy(), out[:, 1].copy()
+    parsed = _parse_geohashes(hashes)
+    if parsed is None:  # something is off: validate one by one (raises), decode what it returns
+        parsed = _parse_geohashes([validate_geohash(h) for h in hashes])
+        assert parsed is not None  # validate_geohash returns lower-case alphabet strings only
+    lat = np.empty(len(hashes))
+    lon = np.empty(len(hashes))
+    for rows, code, p in parsed:
+        lat_i, lon_i = _deinterleave(code, p)
+        lat[rows], lon[rows] = _cell_centres(lat_i, lon_i, p)
+    return lat, lon
+
+
+# -- vectorised geohash internals --------------------------------------------------------------
+#
+# A geohash of precision p is 5p bits that alternate longitude / latitude, longitude first:
+# ceil(5p/2) bits of longitude and floor(5p/2) of latitude, each the index of the cell along
+# its axis when [-180, 180] / [-90, 90] is cut into 2**bits equal parts. pygeohash finds those
+# indices by bisection; `_cell_indices` computes them directly and corrects the rounding, so
+# both give the same bits for every float (see the function's comment).
+
+_BASE32 = np.frombuffer(GEOHASH_ALPHABET.encode("ascii"), dtype=np.uint8)
+# byte → 5-bit value, -1 for bytes outside the alphabet; upper-case letters fold onto lower.
+_BASE32_VALUE = np.full(256, -1, dtype=np.int8)
+_BASE32_VALUE[_BASE32] = np.arange(32, dtype=np.int8)
+_BASE32_VALUE[np.frombuffer(GEOHASH_ALPHABET.upper().encode("ascii"), dtype=np.uint8)] = np.arange(
+    32, dtype=np.int8
+)
+_U64 = np.uint64
+# 10 bits → their two characters, as the uint16 whose bytes are those characters in order
+_BASE32_PAIRS = np.stack([np.repeat(_BASE32, 32), np.tile(_BASE32, 32)], axis=1).view(np.uint16)
+_BASE32_PAIRS = _BASE32_PAIRS.ravel().copy()
+
+
+def _axis_bits(precision: int) -> tuple[int, int]:
+    """(latitude bits, longitude bits) of a geohash of `precision` characters."""
+    return (5 * precision) // 2, (5 * precision + 1) // 2
+
+
+def _axis_index(x: np.ndarray, lo: float, span: float, bits: int) -> np.ndarray:
+    """Index (int64) of the cell containing each x when [lo, lo + span] is cut into 2**bits cells.
+
+    Bisection (pygeohash) answers: the largest i with lo + i * width <= x, capped at the last
+    cell (x == lo + span is in the last cell). Every cell edge lo + i * width is a float64 that
+    numpy computes exactly (width is span / 2**bits; i * width and the sum need < 53 bits), and
+    so are the midpoints bisection compares against. So: estimate i with one float multiply
+    (off by at most 1 from rounding), then fix it with exact comparisons against the edges.
+    """
+    n = 1 << bits
+    width = span / n  # exact: a power-of-two division
+    i = ((x - lo) * (n / span)).astype(np.int64)  # x >= lo, so truncation is floor
+    np.minimum(i, n - 1, out=i)
+    edge = i * width
+    edge += lo
+    up = x >= edge + width  # estimate one too low (but the last cell also holds lo + span)
+    up &= i < n - 1
+    i -= x < edge  # estimate one too high
+    i += up
+    # (With spans 180 and 360 the float n / span rounds up, so only "too high" happens in
+    # practice; the other fix is kept so correctness doesn't hang on that.)
+    return i
+
+
+def _cell_indices(
+    lat: np.ndarray, lon: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(latitude index, longitude index) of the geohash cell of each point (inputs validated)."""
+    lat_bits, lon_bits = _axis_bits(precision)
+    return _axis_index(lat, -90.0, 180.0, lat_bits), _axis_index(lon, -180.0, 360.0, lon_bits)
+
+
+def _cell_centres(
+    lat_i: np.ndarray, lon_i: np.ndarray, precision: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Centres of geohash cells given their axis indices: exactly pygeohash's (lo + hi) * 0.5,
+    as lo + (2i + 1) * half-width is exact in float64 too."""
+    lat_bits, lon_bits = _axis_bits(precision)
+    lat = (2 * lat_i + 1).astype(np.float64) * (90.0 / (1 << lat_bits)) - 90.0
+    lon = (2 * lon_i + 1).astype(np.float64) * (180.0 / (1 << lon_bits)) - 180.0
+    return lat, lon
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """Bit k of each (≤ 32-bit) value moved to bit 2k (Morton spreading), as uint64."""
+    v = v.astype(_U64)
+    v = (v | (v << _U64(16))) & _U64(0x0000FFFF0000FFFF)
+    v = (v | (v << _U64(8))) & _U64(0x00FF00FF00FF00FF)
+    v = (v | (v << _U64(4))) & _U64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v << _U64(2))) & _U64(0x3333333333333333)
+    return (v | (v << _U64(1))) & _U64(0x5555555555555555)
+
+
+def _gather_bits(v: np.ndarray) -> np.ndarray:
+    """Inverse of _spread_bits: bits 0, 2, 4, … of each uint64 packed into bits 0, 1, 2, …"""
+    v = v & _U64(0x5555555555555555)
+    v = (v | (v >> _U64(1))) & _U64(0x3333333333333333)
+    v = (v | (v >> _U64(2))) & _U64(0x0F0F0F0F0F0F0F0F)
+    v = (v | (v >> _U64(4))) & _U64(0x00FF00FF00FF00FF)
+    v = (v | (v >> _U64(8))) & _U64(0x0000FFFF0000FFFF)
+    v = (v | (v >> _U64(16))) & _U64(0x00000000FFFFFFFF)
+    return v.astype(np.int64)
+
+
+def _interleave(lat_i: np.ndarray, lon_i: np.ndarray, precision: int) -> np.ndarray:
+    """The 5·precision geohash bits (uint64): longitude and latitude bits alternating from the
+    most significant end, longitude first — so the last bit is longitude iff 5·precision is
+    odd."""
+    if (5 * precision) % 2:
+        return _spread_bits(lon_i) | (_spread_bits(lat_i) << _U64(1))
+    return _spread_bits(lat_i) | (_spread_bits(lon_i) << _U64(1))
+
+
+def _deinterleave(code: np.ndarray, precision: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of _interleave: (latitude index, longitude index)."""
+    if (5 * precision) % 2:
+        return _gather_bits(code >> _U64(1)), _gather_bits(code)
+    return _gather_bits(code), _gather_bits(code >> _U64(1))
+
+
+def _geohash_chars(code: np.ndarray, precision: int) -> np.ndarray:
+    """(n, precision) uint8 matrix of the base32 characters of each code, two characters (10
+    bits) per table lookup."""
+    pairs = (precision + 1) // 2
+    out = np.empty((code.size, 2 * pairs), dtype=np.uint8)
+    out16 = out.view(np.uint16)  # column k = characters 2k and 2k+1
+    if precision % 2:
+        code = code << _U64(5)  # a 0 as the padding character, cut off below
+    for k in range(pairs):
+        ten = (code >> _U64(10 * (pairs - 1 - k))) & _U64(1023)
+        out16[:, k] = _BASE32_PAIRS[ten.astype(np.intp)]
+    return out[:, :precision]
+
+
+def _geohash_strings(code: np.ndarray, precision: int) -> np.ndarray:
+    """Codes → numpy str array (dtype U<precision>). Widening the ASCII bytes to UCS-4 and
+    viewing them as fixed-width str is the cheapest way numpy has to make strings."""
+    return _geohash_chars(code, precision).astype(np.uint32).view(f"U{precision}").ravel()
+
+
+def _parse_geohashes(hashes) -> list[tuple[np.ndarray, np.ndarray, int]] | None:
+    """[(row positions, code, precision)] per geohash length, or None if some element is not a
+    str of 1..12 alphabet characters (the caller then validates one by one for the message).
+
+    All strings are joined with a newline (not in the alphabet) into one ASCII buffer that
+    numpy reads at once; the newlines give each string's start and length.
+    """
+    try:
+        blob = "\n".join(hashes).encode("ascii")  # TypeError: not a str; UnicodeError: non-ASCII
+    except (TypeError, UnicodeError):
+        return None
+    n = len(hashes)
+    buf = np.frombuffer(blob, dtype=np.uint8)
+    values = _BASE32_VALUE[buf]  # newlines (and bad characters) → -1
+    # The usual case, all of one length p: the buffer is n rows of p characters + a newline.
+    p = len(hashes[0])
+    if 1 <= p <= _MAX_PRECISION and buf.size == n * (p + 1) - 1:
+        rows = np.append(values, -1).reshape(n, p + 1)[:, :p]
+        if (buf[p :: p + 1] == 10).all() and (rows >= 0).all():
+            return [(slice(None), _pack5(rows), p)]
+    breaks = np.flatnonzero(values < 0)
+    if breaks.size != n - 1 or (buf[breaks] != 10).any():
+        return None  # a bad character, or a newline inside a string
+    starts = np.empty(n, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = breaks + 1
+    lengths = np.empty(n, dtype=np.int64)
+    lengths[:-1] = breaks - starts[:-1]
+    lengths[-1] = buf.size - starts[-1]
+    if lengths.min() < 1 or lengths.max() > _MAX_PRECISION:
+        return None
+    out = []
+    for p in np.unique(lengths).tolist():
+        rows = np.flatnonzero(lengths == p)
+        out.append((rows, _pack5(values[starts[rows, None] + np.arange(p)]), p))
+    return out
+
+
+def _pack5(values: np.ndarray) -> np.ndarray:
+    """(n, p) matrix of 5-bit values → the uint64 of their bits, first column most significant
+    (columns joined two at a time in uint16 first: fewer passes over 8-byte integers)."""
+    v = values.astype(np.uint16)
+    p = v.shape[1]
+    code = np.zeros(v.shape[0], dtype=_U64)
+    for c in range(0, p - 1, 2):
+        code <<= _U64(10)
+        code |= (v[:, c] << np.uint16(5)) | v[:, c + 1]
+    if p % 2:
+        code <<= _U64(5)
+        code |= v[:, p - 1]
+    return code
 
 
 # ---------------------------------------------------------------------------------------------
