@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
+from benchmarks.row_by_row import load_history_row_by_row
 from jornada import generators
 from jornada.schema import init_oltp
 
@@ -61,7 +62,7 @@ def run(bulk_orders: int = 100_000, row_orders: int = 1_000, customers: int = 5_
     bulk = generators.load_history(bulk_orders, seed=seed, now=NOW, progress=False)
     client = _client_side(bulk_orders, seed)
     _fresh(customers, seed)
-    row = generators.load_history_row_by_row(row_orders, seed=seed, now=NOW)
+    row = load_history_row_by_row(row_orders, seed=seed, now=NOW)
     _fresh(customers, seed)
     stream = generators.run_stream(count=stream_orders, seed=seed, progress=False)
     init_oltp(reset=True)

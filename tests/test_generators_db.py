@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from benchmarks.row_by_row import load_history_row_by_row
+
 import hashlib
 from datetime import datetime, timedelta
 
@@ -181,7 +183,7 @@ def test_history_failure_writes_nothing(oltp_clean, monkeypatch):
     lambda: g.load_history(-1, seed=1, now=NOW),
     lambda: g.load_history(100, seed=1, now=NOW, fraud_rate=1.5),
     lambda: g.load_history(100, seed=1, now=NOW, max_days=0),
-    lambda: g.load_history_row_by_row(0, seed=1, now=NOW),
+    lambda: load_history_row_by_row(0, seed=1, now=NOW),
     lambda: g.run_stream(seed=1),                                    # neither count nor duration
     lambda: g.run_stream(count=10, rate=0),
     lambda: g.run_stream(count=10, fraud_rate=-0.2),
@@ -197,7 +199,7 @@ def test_bad_parameters_touch_nothing(oltp_clean, call):
 
 def test_row_by_row_baseline(oltp_clean):
     g.load_customers(50, seed=1, now=NOW)
-    stats = g.load_history_row_by_row(60, seed=1, now=NOW, fraud_rate=0.2)
+    stats = load_history_row_by_row(60, seed=1, now=NOW, fraud_rate=0.2)
     print(f"\nrow by row: {stats['orders_per_s']:,.0f} orders/s")
     assert stats["orders"] == 60 and table_counts()["pedidos"] == 60
     assert all(v == 0 for v in integrity().values()), integrity()
