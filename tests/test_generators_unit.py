@@ -72,10 +72,17 @@ def test_validate_rejects_bad_parameters(kwargs, message):
         g.validate(**kwargs)
 
 
-def test_validate_accepts_good_parameters():
-    g.validate()
-    g.validate(count=1, rate=0.5, fraud_rate=0, duration=0.1, max_days=1, new_customer_share=1)
-    g.validate(fraud_rate=1)
+@pytest.mark.parametrize("kwargs", [
+    {}, {"count": 1, "rate": 0.5, "fraud_rate": 0, "duration": 0.1, "max_days": 1, "new_customer_share": 1},
+    {"fraud_rate": 1}, {"count": g.MAX_COUNT}])
+def test_validate_accepts_good_parameters(kwargs):
+    assert g.validate(**kwargs) is None  # returns quietly: no ValueError
+
+
+def test_validate_rejects_just_beyond_the_bounds():
+    for kwargs in ({"count": g.MAX_COUNT + 1}, {"fraud_rate": 1.0001}, {"count": 0}):
+        with pytest.raises(ValueError):
+            g.validate(**kwargs)
 
 
 def test_profiles():
