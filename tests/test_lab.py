@@ -59,12 +59,11 @@ def _free_port() -> int:
 
 @pytest.fixture
 def lab_server(tmp_path):
-    """A real Jupyter server started the way `jornada lab` starts it (on a free port)."""
+    """JupyterLab started exactly as `jornada lab` starts it (on a free port)."""
     import requests
 
     port, token = _free_port(), "jornada-test-token"
     cmd, env = lab.command(port)
-    cmd = [cmd[0], "server", *cmd[2:]]  # the same server, without the frontend
     env.update({"JUPYTER_TOKEN": token, "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
                 "JUPYTER_DATA_DIR": str(tmp_path / "data"),
                 "PATH": "/usr/local/bin:/usr/bin:/bin"})  # a PATH without the venv: lab adds it
@@ -111,3 +110,14 @@ def test_jornada_is_on_the_terminals_path(lab_server):
     found = re.search(r"JORNADA=\[([^]]*)\]", seen)
     assert found, f"no answer from the terminal: {seen[-500:]!r}"
     assert found.group(1) == str(lab.venv_bin() / "jornada"), f"`jornada` in the terminal: {found.group(1)!r}"
+
+
+def test_the_lab_page_disables_the_announcements_plugin(lab_server):
+    import requests
+
+    base, token = lab_server
+    page = requests.get(f"{base}/lab", params={"token": token}, timeout=20).text
+    found = re.search(r'<script id="jupyter-config-data"[^>]*>(.*?)</script>', page, re.S)
+    assert found, page[:500]
+    config = json.loads(found.group(1))
+    assert lab.ANNOUNCEMENTS in config["disabledExtensions"]
