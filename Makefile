@@ -88,14 +88,14 @@ test: up ## every test, against the real native stack
 test-unit: setup ## only the unit lane: no service started, no network
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-lab: up ## JupyterLab on 127.0.0.1 for learners
-	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --port $$(grep -E '^JUPYTER_PORT=' .env | cut -d= -f2 || echo 8888) --no-browser --notebook-dir .
+lab: up ## copy missing exercises into workspace/ (`jornada start --all`), then JupyterLab on 127.0.0.1
+	$(JORNADA) lab
 
 bench: setup ## benchmarks on their own Postgres, JSON into output/bench.json
 	@mkdir -p $(OUTPUT)
 	$(JORNADA) bench --output $(OUTPUT)/bench.json
 
-exercises: setup ## regenerate exercises/ from solutions/ (never edit exercises by hand)
+exercises: setup ## regenerate exercises/ from solutions/ (your copies in workspace/ are never touched)
 	$(JORNADA) exercises generate
 
 clean: down ## remove the venv, caches and outputs (keeps .env and .stack data)

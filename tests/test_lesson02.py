@@ -1,4 +1,5 @@
-"""Lesson 02 (generating data): what the lesson and its solution recorded, and the grader.
+"""Lesson 02 (generating data): what the lesson and its solution recorded
+(`jornada check` itself: test_graders.py).
 
 The recorded numbers come from the session-wide course run (fixture ``records``), so what this
 file asserts is what `make course` reports. Speeds are measured, never asserted beyond "> 0".
@@ -8,17 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from graders import run_check
-from jornada import exercises, maps
+from jornada import maps
 
 pytestmark = pytest.mark.notebooks
 
 LESSON = "02_generating_data"
 SOLUTION = f"solutions/{LESSON}"
-EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"
 
 
 @pytest.fixture(scope="module")
@@ -79,45 +77,3 @@ def test_solution_passes_every_task(records):
     rec = records.get(SOLUTION)
     assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
     assert rec["checks_passed"] == ["device_rule", "fingerprint", "fraud_rate_by_type", "location_rule"]
-
-
-# ---- the grader: `jornada check 02` ------------------------------------------------------
-def _check(notebook):
-    return run_check("02", notebook)
-
-
-def test_check_passes_on_the_solution(stack_up):
-    done = _check(exercises.SOLUTIONS / f"{LESSON}.ipynb")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "4/4 tasks pass" in done.stdout
-
-
-def test_check_says_to_do_on_the_untouched_exercise(stack_up):
-    done = _check(EXERCISE)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout.count("to do") == 4 and "0/4 tasks pass" in done.stdout
-
-
-PREVIOUS_ORDER_RULE = '''
-    chrono = orders.sort_values(["id_pessoa", "dt_venda"])
-    previous = chrono.groupby("id_pessoa")["dispositivo"].shift()
-    return (previous.notna() & (chrono["dispositivo"] != previous)).reindex(orders.index)
-'''
-
-
-def test_a_previous_order_device_rule_gets_the_teaching_hint(stack_up, tmp_path):
-    nb = nbformat.read(EXERCISE, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and "def device_changed" in c.source]
-    assert len(cells) == 1
-    src = cells[0].source
-    blank = next(line for line in src.splitlines() if "raise NotImplementedError" in line)
-    cells[0].source = src.replace(blank, PREVIOUS_ORDER_RULE.strip("\n"))
-    planted = tmp_path / f"{LESSON}.ipynb"
-    nbformat.write(nb, planted)
-    done = _check(planted)
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines()
-            if line.startswith("│") and "task_" in line}
-    assert "fail" in rows["task_device_rule"]
-    assert "you compared with the previous order" in rows["task_device_rule"]
-    assert "to do" in rows["task_location_rule"]  # the other tasks are untouched

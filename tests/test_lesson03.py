@@ -1,4 +1,5 @@
-"""Lesson 03 (change data capture): what the lesson and its solution recorded, and the grader.
+"""Lesson 03 (change data capture): what the lesson and its solution recorded
+(`jornada check` itself: test_graders.py).
 
 The recorded numbers come from the session-wide course run (fixture ``records``), so what this
 file asserts is what `make course` reports. Latencies are measured, never asserted beyond being
@@ -9,19 +10,14 @@ from __future__ import annotations
 
 import math
 
-import nbformat
 import pytest
 
-from graders import run_check
-from jornada import exercises
 
 LESSON = "03_change_data_capture"
 SOLUTION = f"solutions/{LESSON}"
-EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"
 # kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
 pytestmark = [pytest.mark.notebooks, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
-TASKS = ["task_count_ops", "task_rebuild_state", "task_add_table_to_capture", "task_consume_all"]
 
 
 @pytest.fixture(scope="module")
@@ -88,71 +84,6 @@ def test_solution_passes_every_task(records):
     rec = records.get(SOLUTION)
     assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
     assert rec["checks_passed"] == ["add_table_to_capture", "consume_all", "count_ops", "rebuild_state"]
-
-
-# ---- the grader: `jornada check 03` ------------------------------------------------------
-def _check(notebook):
-    return run_check("03", notebook)
-
-
-def _rows(stdout: str) -> dict[str, str]:
-    return {line.split("│")[1].strip(): line for line in stdout.splitlines()
-            if line.startswith("│") and "task_" in line}
-
-
-def test_check_passes_on_the_solution(stack_up):
-    done = _check(exercises.SOLUTIONS / f"{LESSON}.ipynb")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "4/4 tasks pass" in done.stdout
-
-
-def test_check_says_to_do_on_the_untouched_exercise(stack_up):
-    done = _check(EXERCISE)
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = _rows(done.stdout)
-    assert set(rows) == set(TASKS)
-    assert all("to do" in row for row in rows.values())
-    assert "0/4 tasks pass" in done.stdout
-
-
-# Two classic mistakes: snapshot reads counted as creates; events applied in ts_ms order.
-SNAPSHOT_AS_CREATES = '''
-    changes = events[events["op"].notna()].replace({"op": {"r": "c"}})
-    return pd.crosstab(changes["table"], changes["op"]).reindex(columns=["c", "u", "d"], fill_value=0)
-'''
-ORDER_BY_TS = '''
-    state = {}
-    for row in events.sort_values("source_ts_ms", kind="stable").itertuples():
-        if row.op in ("r", "c", "u"):
-            state[row.key["id"]] = row.after
-        elif row.op == "d":
-            state.pop(row.key["id"], None)
-    return pd.DataFrame(list(state.values())).set_index("id")
-'''
-
-
-def _fill(nb, function: str, body: str) -> None:
-    cells = [c for c in nb.cells if c.cell_type == "code" and f"def {function}" in c.source]
-    assert len(cells) == 1, function
-    src = cells[0].source
-    blank = next(line for line in src.splitlines() if "raise NotImplementedError" in line)
-    cells[0].source = src.replace(blank, body.strip("\n"))
-
-
-def test_planted_mistakes_get_their_teaching_hints(stack_up, tmp_path):
-    nb = nbformat.read(EXERCISE, as_version=4)
-    _fill(nb, "count_ops", SNAPSHOT_AS_CREATES)
-    _fill(nb, "rebuild_state", ORDER_BY_TS)
-    planted = tmp_path / f"{LESSON}.ipynb"
-    nbformat.write(nb, planted)
-    done = _check(planted)
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = _rows(done.stdout)
-    assert "fail" in rows["task_count_ops"] and "snapshot reads (op = 'r')" in rows["task_count_ops"]
-    assert "fail" in rows["task_rebuild_state"]
-    assert "order by offset, not by ts_ms" in rows["task_rebuild_state"]
-    assert "to do" in rows["task_add_table_to_capture"]  # the other tasks are untouched
-    assert "to do" in rows["task_consume_all"]
 
 
 # ---- the checks themselves, without the grader (no service needed for tasks 1 and 2) --------

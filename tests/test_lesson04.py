@@ -1,4 +1,5 @@
-"""Lesson 04 (star schema with dbt): what the lesson and its solution recorded, and the grader.
+"""Lesson 04 (star schema with dbt): what the lesson and its solution recorded
+(`jornada check` itself: test_graders.py).
 
 The recorded numbers come from the session-wide course run (fixture ``records``), so what this
 file asserts is what `make course` reports. Timings are recorded, never asserted.
@@ -6,19 +7,13 @@ file asserts is what `make course` reports. Timings are recorded, never asserted
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
-from graders import run_check
-from jornada import exercises
 
 pytestmark = pytest.mark.notebooks
 
 LESSON = "04_star_schema_with_dbt"
 SOLUTION = f"solutions/{LESSON}"
-EXERCISE = exercises.EXERCISES / f"{LESSON}.ipynb"
 TASKS = ["fraud_rate_by_uf", "incremental_model", "revenue_by_category_month", "scd2_version_at"]
 
 
@@ -74,80 +69,3 @@ def test_solution_passes_every_task(records):
     rec = records.get(SOLUTION)
     assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
     assert rec["checks_passed"] == TASKS
-
-
-# ---- the grader: `jornada check 04` ------------------------------------------------------
-def _check(notebook):
-    return run_check("04", notebook)
-
-
-def _rows(stdout: str) -> dict[str, str]:
-    return {line.split("│")[1].strip(): line for line in stdout.splitlines()
-            if line.startswith("│") and "task_" in line}
-
-
-def test_check_passes_on_the_solution(stack_up):
-    done = _check(exercises.SOLUTIONS / f"{LESSON}.ipynb")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "4/4 tasks pass" in done.stdout
-
-
-def test_check_says_to_do_on_the_untouched_exercise(stack_up):
-    done = _check(EXERCISE)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout.count("to do") == 4 and "0/4 tasks pass" in done.stdout
-
-
-ITEM_GRAIN_RATE = '''
-    rows = conn.execute("select uf_pedido, avg(fraude_confirmada::int)::float8 from marts.fato_pedidos "
-                        "group by uf_pedido").fetchall()
-    return dict(rows)
-'''
-
-UPDATED_AT_WATERMARK = '''
-    sql = """
-{{ config(materialized='incremental', unique_key='id_pedido') }}
-select id_pedido, id_pessoa, dt_venda, valor_total, updated_at
-from {{ source('exercicio', 'pedidos') }}
-{% if is_incremental() %} where updated_at > (select max(updated_at) from {{ this }}) {% endif %}
-"""
-    yml = """
-version: 2
-models:
-  - name: pedidos_incremental
-    columns:
-      - name: id_pedido
-        data_tests: [unique, not_null]
-"""
-    return sql, yml
-'''
-
-
-def _plant(tmp_path: Path, marker: str, body: str) -> Path:
-    nb = nbformat.read(EXERCISE, as_version=4)
-    cells = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
-    assert len(cells) == 1
-    src = cells[0].source
-    blank = next(line for line in src.splitlines() if "raise NotImplementedError" in line)
-    cells[0].source = src.replace(blank, body.strip("\n"))
-    planted = tmp_path / f"{LESSON}.ipynb"
-    nbformat.write(nb, planted)
-    return planted
-
-
-def test_an_item_grain_fraud_rate_gets_the_teaching_hint(stack_up, tmp_path):
-    done = _check(_plant(tmp_path, "def fraud_rate_by_uf", ITEM_GRAIN_RATE))
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = _rows(done.stdout)
-    assert "fail" in rows["task_fraud_rate_by_uf"]
-    assert "ITEM grain" in rows["task_fraud_rate_by_uf"]
-    assert "count(distinct id_pedido)" in rows["task_fraud_rate_by_uf"]
-    assert "to do" in rows["task_incremental_model"]   # the other tasks are untouched
-
-
-def test_an_updated_at_watermark_gets_the_late_row_hint(stack_up, tmp_path):
-    done = _check(_plant(tmp_path, "def incremental_model", UPDATED_AT_WATERMARK))
-    assert done.returncode == 1, done.stdout + done.stderr
-    rows = _rows(done.stdout)
-    assert "fail" in rows["task_incremental_model"]
-    assert "late row" in rows["task_incremental_model"] and "loaded_at" in rows["task_incremental_model"]

@@ -363,13 +363,70 @@ def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON resu
 
 # ---- learners ----------------------------------------------------------------------------
 @app.command()
+def start(lesson: Optional[str] = typer.Argument(None, help="lesson number, e.g. 01"),
+          all_: bool = typer.Option(False, "--all", help="every lesson that has no copy yet"),
+          force: bool = typer.Option(False, "--force",
+                                     help="replace your copy with a fresh one (the old one is backed up first)")) -> None:
+    """Copy a lesson's exercise into workspace/ for you to fill in (never over your work)."""
+    from . import exercises
+
+    if all_ == bool(lesson):
+        _fail("give a lesson (e.g. `jornada start 01`) or --all", 2)
+    if all_ and force:
+        _fail("--force replaces one lesson's copy at a time: `jornada start NN --force`", 2)
+    reports = _guard(exercises.start_all) if all_ else [_guard(exercises.start, lesson, force)]
+    for r in reports:
+        where = _shown(r["path"])
+        if r["action"] == "copied":
+            _say(f"lesson {r['lesson']}: {where} is yours to fill in; grade it with `jornada check {r['lesson']}`")
+        elif r["action"] == "replaced":
+            _say(f"lesson {r['lesson']}: {where} is a fresh copy; your previous one is in {_shown(r['backup'])}")
+        elif not all_:
+            _say(f"lesson {r['lesson']}: {where} already exists — kept, your work is never overwritten "
+                 f"(`jornada start {r['lesson']} --force` backs it up and starts afresh)")
+    if all_:
+        kept = [r["lesson"] for r in reports if r["action"] == "kept"]
+        if kept:
+            _say(f"kept your copies of lesson(s) {', '.join(kept)} in {_shown(reports[0]['path'].parent)}")
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+@app.command()
 def check(lesson: str = typer.Argument(..., help="lesson number, e.g. 01"),
-          notebook: Optional[str] = typer.Option(None, help="default: exercises/<lesson>_*.ipynb")) -> None:
-    """Run your exercise notebook and say, per task, pass or a hint."""
+          notebook: Optional[str] = typer.Option(None, help="default: your copy, workspace/<lesson>_*.ipynb"),
+          as_json: bool = typer.Option(False, "--json", help="print one JSON object (for tools and tests)")) -> None:
+    """Run your copy of the lesson's exercises and say, per task, pass, to do or a hint."""
     from .exercises import check_lesson
 
-    ok = _guard(check_lesson, lesson, notebook)
+    ok = _guard(check_lesson, lesson, notebook, as_json)
     raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def lab(port: Optional[int] = typer.Option(None, help="default: JUPYTER_PORT of .env"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the command and environment, start nothing")) -> None:
+    """JupyterLab on 127.0.0.1 for learners: copies missing exercises into workspace/ first."""
+    from . import exercises, lab as lab_mod
+
+    if not dry_run:
+        for r in _guard(exercises.start_all):
+            if r["action"] == "copied":
+                _say(f"lesson {r['lesson']}: copied to {_shown(r['path'])}")
+    cmd, env = _guard(lab_mod.command, port)
+    if dry_run:
+        typer.echo(" ".join(cmd))
+        for key in lab_mod.ENV_KEYS:
+            typer.echo(f"{key}={env.get(key, '')}")
+        return
+    import os
+
+    os.execvpe(cmd[0], cmd, env)
 
 
 def main() -> None:  # console-script entry point

@@ -21,14 +21,22 @@ OUTPUT_ENV = "JORNADA_OUTPUT_DIR"  # where notebooks save maps and other artefac
 DEFAULT_TIMEOUT_S = 900
 
 
-def record(key: str, value) -> None:
-    """Remember a result of this notebook for the run summary and the tests (no-op in the lab)."""
+_UNSET = object()
+
+
+def record(key, value=_UNSET) -> None:
+    """Remember results of this notebook for the run summary and the tests (no-op in the lab).
+
+    ``record("key", value)``, or ``record({"key": value, ...})`` — the form the lessons use: one
+    call in a hidden cell at the end of a section (tagged ``remove-input``, source collapsed).
+    """
+    values = dict(key) if value is _UNSET else {key: value}
     target = os.environ.get(RECORD_ENV)
     if not target:
         return
     path = Path(target)
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[key] = value
+    data.update(values)
     path.write_text(json.dumps(data, indent=2, default=str))
 
 
@@ -41,6 +49,8 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     """Execute one notebook with papermill into out_dir; return its summary row (raises on error)."""
     import papermill as pm
 
+    from .kernel import kernel_config
+
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / path.name
     records = out_dir / f"{path.stem}.records.json"
@@ -52,7 +62,7 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     try:
         pm.execute_notebook(str(path), str(out_nb), parameters=parameters or {}, kernel_name="python3",
                             cwd=str(path.parent), execution_timeout=timeout, progress_bar=False,
-                            log_output=False)
+                            log_output=False, config=kernel_config())
     finally:
         for key, value in previous.items():
             if value is None:

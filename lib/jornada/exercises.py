@@ -1,4 +1,10 @@
-"""Exercises are generated from solutions; `jornada check NN` grades a learner's notebook.
+"""Exercises are generated from solutions; a learner works on a copy; `jornada check NN` grades it.
+
+The release model (as in nbgrader): ``exercises/`` is generated from ``solutions/`` and stays in
+sync with them (`make exercises`, a test). A learner never edits it: ``jornada start NN`` copies
+``exercises/NN_*.ipynb`` into ``workspace/`` (git-ignored), never over an existing copy (``--force``
+backs the old one up to ``workspace/.backup/`` first). ``jornada check NN`` grades the workspace
+copy. `make exercises`, `make test` and `git pull` never touch ``workspace/``.
 
 Conventions (see solutions/README.md):
 - In a solution notebook, the learner's part of a code cell sits between the nbgrader-style
@@ -12,7 +18,12 @@ Conventions (see solutions/README.md):
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+from datetime import datetime
+from importlib import import_module
 from pathlib import Path
 
 import nbformat
@@ -21,6 +32,9 @@ from .config import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "solutions"
 EXERCISES = REPO_ROOT / "exercises"
+# the learner's copies (git-ignored); JORNADA_WORKSPACE moves it (tests use a temporary one)
+WORKSPACE = Path(os.environ.get("JORNADA_WORKSPACE") or REPO_ROOT / "workspace")
+BACKUPS = ".backup"
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 BLANK = '# YOUR CODE HERE\n{indent}raise NotImplementedError("your turn: replace this line with your code")'
 CHECK_TAG = "check"
@@ -96,7 +110,7 @@ def generate(check_only: bool = False) -> list[str]:
     return stale
 
 
-# ---- grading -----------------------------------------------------------------------------
+# ---- the learner's workspace ---------------------------------------------------------------
 def find_notebook(lesson: str, folder: Path = EXERCISES) -> Path:
     if not re.fullmatch(r"\d{2}", lesson):
         raise ValueError(f"lesson must be two digits like 01, got {lesson!r}")
@@ -107,18 +121,79 @@ def find_notebook(lesson: str, folder: Path = EXERCISES) -> Path:
     return matches[0]
 
 
-def run_notebook(path: Path, timeout: int = 600, cwd: Path | None = None) -> nbformat.NotebookNode:
-    """Execute every cell even after errors (so each task gets its own verdict)."""
+def lessons() -> list[str]:
+    """Lessons with exercises: '01', '02', …"""
+    return [p.name[:2] for p in sorted(EXERCISES.glob("[0-9][0-9]_*.ipynb"))]
+
+
+def workspace_copy(lesson: str, workspace: Path | None = None) -> Path:
+    """Where lesson NN's copy lives (whether it exists or not): workspace/NN_<name>.ipynb."""
+    return (workspace or WORKSPACE) / find_notebook(lesson).name
+
+
+def start(lesson: str, force: bool = False, workspace: Path | None = None) -> dict:
+    """Copy exercises/NN_*.ipynb into the workspace. An existing copy is kept — the learner's
+    work is never overwritten — unless ``force``, which first moves it to workspace/.backup/.
+
+    Returns {"lesson", "path", "action": "copied" | "kept" | "replaced", "backup": path or None}.
+    """
+    source = find_notebook(lesson)
+    target = workspace_copy(lesson, workspace)
+    backup = None
+    if target.exists() and not force:
+        return {"lesson": lesson, "path": target, "action": "kept", "backup": None}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        folder = target.parent / BACKUPS
+        folder.mkdir(exist_ok=True)
+        backup = folder / f"{target.stem}.{datetime.now():%Y%m%d-%H%M%S-%f}{target.suffix}"
+        shutil.copy2(target, backup)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.copyfile(source, tmp)
+    tmp.replace(target)
+    return {"lesson": lesson, "path": target, "action": "replaced" if backup else "copied",
+            "backup": backup}
+
+
+def start_all(workspace: Path | None = None) -> list[dict]:
+    """Copy every lesson's exercise that has no workspace copy yet (existing copies are kept)."""
+    return [start(lesson, workspace=workspace) for lesson in lessons()]
+
+
+# ---- grading -----------------------------------------------------------------------------
+def run_notebook(path: Path, timeout: int = 600, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """Execute every cell even after errors (so each task gets its own verdict).
+
+    ``env`` is added to the kernel's environment (e.g. OLTP_DB of a scratch database).
+    """
     from nbclient import NotebookClient
 
+    from .kernel import kernel_config
+
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(cwd or path.parent)}}).execute()
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(cwd or path.parent)}},
+                            config=kernel_config())
+    previous = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})  # the kernel process inherits this process's environment
+    try:
+        client.execute()
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return nb
 
 
 def task_results(nb: nbformat.NotebookNode) -> list[dict]:
-    """One verdict per check cell: passed, not attempted (blank left), or failed with the hint."""
+    """One verdict per check cell: passed, not attempted (blank left), failed with the hint, or
+    error (the learner's code raised something else, or the stack is down)."""
+    from .checks import STACK_DOWN, service_line, stack_down_names
+
+    down = stack_down_names()
     results = []
     for cell in nb.cells:
         if cell.cell_type != "code" or CHECK_TAG not in cell.get("metadata", {}).get("tags", []):
@@ -134,6 +209,9 @@ def task_results(nb: nbformat.NotebookNode) -> list[dict]:
                             "hint": "not attempted yet: fill in the code cell above this check"})
         elif err["ename"] == "TaskFailed":
             results.append({"task": task, "status": "failed", "hint": err["evalue"]})
+        elif err["ename"] in down:
+            results.append({"task": task, "status": "error",
+                            "hint": f"{STACK_DOWN}: {service_line(err['evalue'])}"})
         else:
             results.append({"task": task, "status": "error",
                             "hint": f"{err['ename']}: {err['evalue']} (your code raised this)"})
@@ -145,25 +223,68 @@ def _task_name(source: str) -> str:
     return match.group(1) if match else "check"
 
 
-def check_lesson(lesson: str, notebook: str | None = None) -> bool:
-    from rich.console import Console
-    from rich.table import Table
+def data_policy(lesson: str) -> dict:
+    """What a check run of the lesson does to data: {"scratch": ("oltp", …), "note": text}.
 
-    path = Path(notebook) if notebook else find_notebook(lesson)
-    if not path.exists():
-        raise ValueError(f"{path} does not exist")
-    console = Console()
-    with console.status(f"running {path.name} …"):
-        nb = run_notebook(path)
+    Each jornada.checks.lessonNN declares CHECK_SCRATCH (databases it is graded in a scratch copy
+    of) and CHECK_DATA (one paragraph for the learner).
+    """
+    try:
+        module = import_module(f"jornada.checks.lesson{lesson}")
+    except ModuleNotFoundError:
+        return {"scratch": (), "note": ""}
+    return {"scratch": tuple(getattr(module, "CHECK_SCRATCH", ())),
+            "note": getattr(module, "CHECK_DATA", "")}
+
+
+def grade(lesson: str, notebook: str | Path | None = None, log=lambda m: None) -> dict:
+    """Run the learner's notebook and return the machine-readable result of `jornada check`:
+    {"lesson", "notebook", "tasks": [{"task", "status", "hint"}], "passed", "total"}."""
+    from . import scratch
+
+    if notebook:
+        path = Path(notebook)
+        if not path.exists():
+            raise ValueError(f"{path} does not exist")
+    else:
+        path = workspace_copy(lesson)
+        if not path.exists():
+            raise ValueError(f"you have no copy of lesson {lesson} yet ({path} is missing): "
+                             f"run `jornada start {lesson}` first")
+    policy = data_policy(lesson)
+    env = scratch.prepare(policy["scratch"]) if policy["scratch"] else {}
+    note = policy["note"]
+    for key, name in env.items():  # "<OLTP_DB>_check" → the real name, e.g. liga_sudoers_check
+        note = note.replace(f"<{key}>_check", name)
+    if note:
+        log(note)
+    nb = run_notebook(path, env=env)
     results = task_results(nb)
     if not results:
         raise ValueError(f"{path.name} has no check cells (cells tagged '{CHECK_TAG}')")
-    table = Table("task", "result", "hint", title=f"Lesson {lesson}: {path.name}")
+    return {"lesson": lesson, "notebook": str(path), "tasks": results,
+            "passed": sum(r["status"] == "passed" for r in results), "total": len(results)}
+
+
+def check_lesson(lesson: str, notebook: str | None = None, as_json: bool = False) -> bool:
+    """`jornada check NN`: a table per task (or one JSON object with ``as_json``). True if all pass."""
+    from rich.console import Console
+    from rich.table import Table
+
+    if as_json:
+        result = grade(lesson, notebook)
+        print(json.dumps(result, ensure_ascii=False))
+        return result["passed"] == result["total"]
+    console, err = Console(), Console(stderr=True)
+    name = Path(notebook).name if notebook else workspace_copy(lesson).name
+    with err.status(f"running {name} …"):
+        result = grade(lesson, notebook, log=lambda m: err.print(m, style="dim", markup=False,
+                                                                 highlight=False))
+    table = Table("task", "result", "hint", title=f"Lesson {lesson}: {result['notebook']}")
     style = {"passed": "[green]pass[/]", "todo": "[yellow]to do[/]", "failed": "[red]fail[/]",
              "error": "[red]error[/]"}
-    for r in results:
+    for r in result["tasks"]:
         table.add_row(r["task"], style[r["status"]], r["hint"])
     console.print(table)
-    passed = sum(r["status"] == "passed" for r in results)
-    console.print(f"{passed}/{len(results)} tasks pass")
-    return passed == len(results)
+    console.print(f"{result['passed']}/{result['total']} tasks pass")
+    return result["passed"] == result["total"]

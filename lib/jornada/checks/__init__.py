@@ -2,9 +2,24 @@
 
 A check never just says "wrong": it says what was expected, what came back and the most likely
 mistake ("did you filter on op = 'd'?"). One module per lesson: lesson01, lesson02, …
+
+Imported inside an IPython kernel, this package registers a custom exception handler
+(:func:`install_ipython_handler`) so that a check cell shows ONE short message instead of a
+traceback into lib/jornada:
+
+- ``TaskFailed`` → ``✘ not yet: <the hint>``;
+- a stopped stack (``ServiceUnavailable`` from :mod:`jornada.db`, ``KafkaUnavailable``,
+  ``cdc.CdcError``) → ``the stack is down — run `make up``` plus the service's line;
+- the ``NotImplementedError`` of an untouched blank → ``to do: …``.
+
+The exception still counts as the cell's error (``jornada check`` and "Run all" see it).
 """
 
 from __future__ import annotations
+
+STACK_DOWN = "the stack is down — run `make up` (then `make status`)"
+TODO = "to do: replace the `raise NotImplementedError(...)` line in the code cell above with your code"
+BLANK_MARKER = "your turn"  # the message of the blank jornada.exercises writes
 
 
 class TaskFailed(AssertionError):
@@ -25,3 +40,67 @@ def call(fn, *args, **kwargs):
 
 def passed(task: str, detail: str = "") -> None:
     print(f"✔ {task} passed" + (f" — {detail}" if detail else ""))
+
+
+# ---- how a failure reads ----------------------------------------------------------------------
+def stack_down_names() -> set[str]:
+    """Class names of every 'a service cannot be reached' error (ServiceUnavailable's family)."""
+    from ..db import ServiceUnavailable
+    from .. import cdc, kafka  # noqa: F401 - import so their subclasses exist
+
+    names, todo = set(), [ServiceUnavailable]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def service_line(message: str) -> str:
+    """The first line of a ServiceUnavailable message: which service, where, what to do."""
+    lines = [ln.strip() for ln in str(message).splitlines() if ln.strip()]
+    return lines[0] if lines else ""
+
+
+def short_message(exc: BaseException) -> str | None:
+    """The one-line report of an exception the course knows, or None (show a normal traceback)."""
+    from ..db import ServiceUnavailable
+
+    if isinstance(exc, TaskFailed):
+        return f"✘ not yet: {exc}"
+    if isinstance(exc, ServiceUnavailable):
+        return f"{STACK_DOWN}\n  {service_line(str(exc))}"
+    if isinstance(exc, NotImplementedError) and str(exc).startswith(BLANK_MARKER):
+        return TODO
+    return None
+
+
+def _handler(shell, etype, value, tb, tb_offset=None):
+    text = short_message(value)
+    if text is None:  # e.g. the learner's own NotImplementedError: the usual traceback
+        stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset=tb_offset)
+    else:
+        color = "\x1b[1;31m" if not isinstance(value, NotImplementedError) else "\x1b[1;33m"
+        stb = [f"{color}{text}\x1b[0m"]
+    # run_code discards what CustomTB returns: show it here, like showtraceback() would
+    shell._showtraceback(etype, value, stb)  # noqa: SLF001 - IPython's documented hook point
+    return stb
+
+
+def install_ipython_handler(shell=None) -> bool:
+    """Register the short-message handler in the running IPython shell. True when installed."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        shell = get_ipython()
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    from ..db import ServiceUnavailable
+
+    shell.set_custom_exc((TaskFailed, ServiceUnavailable, NotImplementedError), _handler)
+    return True
+
+
+install_ipython_handler()

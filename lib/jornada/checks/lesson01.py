@@ -24,6 +24,14 @@ from . import TaskFailed, call, expect, passed
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
 
+# What `jornada check 01` does to data (jornada.exercises.grade shows it; solutions/README.md):
+# CHECK_SCRATCH lists the databases the run gets a scratch copy of (jornada.scratch).
+CHECK_SCRATCH: tuple[str, ...] = ("oltp",)
+CHECK_DATA = (
+    "`jornada check 01` runs your notebook in the scratch database <OLTP_DB>_check (dropped and "
+    "re-created for this run): the setup cell's init_oltp(reset=True) and the small generated shop "
+    "land there, never in your own OLTP database")
+
 CENT = Decimal("0.01")
 # Fixed, recognisable timestamps of the rows the checks plant (never the wall clock).
 PLANT_AT = datetime(2026, 1, 31, 12, 0, 0)

@@ -29,6 +29,14 @@ from . import TaskFailed, call, expect, passed
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
 
+# What `jornada check 02` does to data (jornada.exercises.grade shows it; solutions/README.md):
+# CHECK_SCRATCH lists the databases the run gets a scratch copy of (jornada.scratch).
+CHECK_SCRATCH: tuple[str, ...] = ("oltp",)
+CHECK_DATA = (
+    "`jornada check 02` runs your notebook in the scratch database <OLTP_DB>_check (dropped and "
+    "re-created for this run): the setup cell generates a small shop there; task 1 plants rows in "
+    "a transaction that is rolled back. Your own OLTP database is not touched")
+
 PLANT_AT = datetime(2026, 1, 31, 12, 0, 0)
 TYPES = ("localizacao", "dispositivo")
 PLANTED_ORDERS = 40

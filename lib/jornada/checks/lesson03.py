@@ -38,6 +38,17 @@ from .lesson03_tools import temporary_connector
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
 
+# What `jornada check 03` does to data (jornada.exercises.grade shows it; solutions/README.md):
+# CHECK_SCRATCH lists the databases the run gets a scratch copy of (jornada.scratch).
+CHECK_SCRATCH: tuple[str, ...] = ()
+CHECK_DATA = (
+    "`jornada check 03` runs against YOUR databases: the course connector captures your OLTP "
+    "database, so a scratch copy would not be captured. Nothing is reset: init_oltp() only creates "
+    "what is missing, cdc.ensure_capture() repairs the capture set-up, 50 customers are added only "
+    "if your shop has none besides the seeds; task 3 creates a table cupons and drops it again "
+    "(it stops if you have a cupons table of your own) with a temporary second connector, removed "
+    "afterwards; task 4 reads a topic in new consumer groups")
+
 # ---- planted change events (tasks 1 and 2) ---------------------------------------------------
 EVENT_COLUMNS = ["topic", "partition", "offset", "key", "op", "before", "after", "source_ts_ms",
                  "table", "tombstone"]
@@ -370,6 +381,27 @@ def _learner_sql(fn, conn, table):
         raise TaskFailed(f"your SQL failed: {type(exc).__name__}: {first}{hint}") from None
 
 
+PLANTED_CODES = {"BEMVINDO10", "FRETE5"}  # the coupons this check inserts
+
+
+def _refuse_to_drop_a_learner_table(conn, table: str) -> None:
+    """The check drops and re-creates ``table``: only when it is absent, empty or its own leftover
+    (an interrupted run). A table with rows of the learner's is never dropped."""
+    if conn.execute("select to_regclass(%s)", (f"public.{table}",)).fetchone()[0] is None:
+        return
+    try:
+        codes = {r[0] for r in conn.execute(sql.SQL("select codigo from {}").format(sql.Identifier(table)))}
+    except psycopg.Error:  # other columns: not a table this check made
+        codes = None
+    if codes is not None and codes <= PLANTED_CODES:
+        return
+    raise TaskFailed(f"your OLTP database has a table {table} of your own"
+                     + (f" ({len(codes)} rows)" if codes is not None else "")
+                     + f": the check creates and drops a fresh {table} table, so it stops instead of "
+                       f"dropping yours. Rename it (alter table {table} rename to meus_{table}) or drop "
+                       "it, then check again")
+
+
 def task_add_table_to_capture(fn) -> None:
     """fn(conn, table): make a table created after the connector was set up captured by it."""
     RESULTS.pop("add_table_to_capture", None)
@@ -378,6 +410,7 @@ def task_add_table_to_capture(fn) -> None:
     publication = publication_of_connector()
     table = CHECK_TABLE
     with connect("oltp", autocommit=True) as conn:
+        _refuse_to_drop_a_learner_table(conn, table)
         conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier(table)))
         conn.execute(sql.SQL(CUPONS_DDL).format(t=sql.Identifier(table)))
         try:

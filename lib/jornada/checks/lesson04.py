@@ -39,6 +39,15 @@ from . import TaskFailed, call, expect, passed
 # Tasks that passed in this kernel (the solution notebook records them).
 RESULTS: dict[str, dict] = {}
 
+# What `jornada check 04` does to data (jornada.exercises.grade shows it; solutions/README.md):
+# CHECK_SCRATCH lists the databases the run gets a scratch copy of (jornada.scratch).
+CHECK_SCRATCH: tuple[str, ...] = ()
+CHECK_DATA = (
+    "`jornada check 04` runs against YOUR warehouse, and resets nothing: the setup cell builds the "
+    "warehouse only if it does not exist yet (from your OLTP data; a small shop only if that is "
+    "empty); tasks 1, 2 and 4 plant rows in transactions that are rolled back; task 3 works in a "
+    "throw-away schema exercicio04, dropped afterwards")
+
 PLANTED_UF = "ZZ"          # a UF that does not exist: the planted orders are easy to find
 PLANTED_FIRST_ID = -1000   # planted orders have negative ids (never produced by the shop)
 

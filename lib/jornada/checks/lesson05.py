@@ -29,6 +29,15 @@ from ..db import connect
 from . import TaskFailed, call, expect, passed
 
 RESULTS: dict[str, dict] = {}
+
+# What `jornada check 05` does to data (jornada.exercises.grade shows it; solutions/README.md):
+# CHECK_SCRATCH lists the databases the run gets a scratch copy of (jornada.scratch).
+CHECK_SCRATCH: tuple[str, ...] = ()
+CHECK_DATA = (
+    "`jornada check 05` resets nothing: dag.test() records its runs in a private AIRFLOW_HOME "
+    "(.stack/data/airflow_exercises05), never in the running Airflow's database; task 2 plants two "
+    "tables in a throw-away warehouse schema exercicio05, dropped afterwards; task 4 triggers one "
+    "run of cdc_check on the running Airflow (paused again if it was)")
 EX_SCHEMA = "exercicio05"
 
 

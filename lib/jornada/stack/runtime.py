@@ -466,3 +466,18 @@ def tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+START_MARKER = "==== "  # the line `up` writes into a service's log before each start
+
+
+def last_start(path: Path, lines: int = 8) -> str:
+    """The first ``lines`` lines of a service's log since its latest start (the marker line
+    included): how it came up, without what clients provoked later (lesson 01's deliberate
+    constraint violations end up in the OLTP's log as ERROR lines)."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    starts = [i for i, line in enumerate(text) if line.startswith(START_MARKER)]
+    return "\n".join(text[starts[-1] if starts else 0:][:lines])

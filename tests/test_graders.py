@@ -1,0 +1,146 @@
+"""`jornada check NN` on every lesson with exercises (01–05), read from its --json result.
+
+For each lesson: the solution passes every task; the untouched exercise says "to do" at every
+blank; every planted wrong answer (jornada.checks.wrong_answers.lessonNN) gets its teaching hint
+while the tasks it leaves untouched still say "to do"; and a check run leaves the learner's rows
+where they were (it grades in a scratch database where the notebook resets data).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from jornada import exercises
+from jornada.checks import wrong_answers
+
+LESSONS = exercises.lessons()
+TASKS = {  # the check cells of each lesson, in notebook order
+    "01": ["orders_per_customer", "place_order", "inconsistent_orders", "item_total_check"],
+    "02": ["fraud_rate_by_type", "location_rule", "device_rule", "fingerprint"],
+    "03": ["count_ops", "rebuild_state", "add_table_to_capture", "consume_all"],
+    "04": ["fraud_rate_by_uf", "revenue_by_category_month", "incremental_model", "scd2_version_at"],
+    "05": ["taskflow_dag", "quality_gate", "next_runs", "trigger_run"],
+}
+TASKS_PER_LESSON = 4
+pytestmark = [pytest.mark.notebooks,
+              # kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
+              pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
+
+
+def run_check(lesson: str, notebook: Path) -> tuple[int, dict, str]:
+    """`jornada check <lesson> --notebook <notebook> --json`: exit code, result, stderr."""
+    exe = Path(sys.executable).with_name("jornada")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jornada.cli"]
+    done = subprocess.run(cmd + ["check", lesson, "--notebook", str(notebook), "--json"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=900)
+    try:
+        result = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise AssertionError(f"not one JSON object on stdout:\n{done.stdout}\n{done.stderr}") from None
+    return done.returncode, result, done.stderr
+
+
+def solution_tasks(lesson: str) -> list[str]:
+    return [f"task_{t}" for t in TASKS[lesson]]
+
+
+def learner_rows() -> dict[str, int]:
+    """What a learner would lose: the rows of every OLTP table and of the warehouse's fact."""
+    from jornada.db import connect, scalar
+    from jornada.schema import table_counts
+
+    rows = {f"oltp.{t}": n for t, n in table_counts().items()}
+    with connect("olap") as conn:
+        if conn.execute("select to_regclass('marts.fato_pedidos')").fetchone()[0]:
+            rows["olap.marts.fato_pedidos"] = scalar("select count(*) from marts.fato_pedidos", which="olap")
+    return rows
+
+
+def _by_task(result: dict) -> dict[str, dict]:
+    return {t["task"]: t for t in result["tasks"]}
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_solution_passes_every_task_and_the_learners_rows_stay(lesson, stack_up):
+    before = learner_rows()
+    code, result, err = run_check(lesson, exercises.find_notebook(lesson, exercises.SOLUTIONS))
+    assert code == 0, json.dumps(result, indent=1) + err
+    assert result["lesson"] == lesson and result["notebook"].endswith(".ipynb")
+    assert result["passed"] == result["total"] == TASKS_PER_LESSON
+    assert [t["task"] for t in result["tasks"]] == solution_tasks(lesson)
+    assert all(t["status"] == "passed" and t["hint"] == "" for t in result["tasks"])
+    assert learner_rows() == before, f"`jornada check {lesson}` changed the learner's rows"
+    assert "without encryption" not in err, "the kernel warned about its TCP transport"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_the_untouched_exercise_is_to_do_at_every_blank(lesson, stack_up):
+    code, result, _ = run_check(lesson, exercises.find_notebook(lesson))
+    assert code == 1, result
+    assert set(_by_task(result)) == set(solution_tasks(lesson))
+    assert all(t["status"] == "todo" for t in result["tasks"]), result
+    assert result["passed"] == 0 and result["total"] == TASKS_PER_LESSON
+
+
+CASES = [(lesson, case) for lesson in LESSONS for case in wrong_answers.cases(lesson)]
+
+
+def test_every_lesson_has_planted_wrong_answers_and_known_tasks():
+    assert {lesson for lesson, _ in CASES} == set(LESSONS) == set(TASKS)
+    for lesson in LESSONS:
+        nb = nbformat.read(exercises.find_notebook(lesson, exercises.SOLUTIONS), as_version=4)
+        assert [r["task"] for r in exercises.task_results(nb)] == solution_tasks(lesson)
+
+
+@pytest.mark.parametrize("lesson, case", CASES, ids=[f"{lesson}-{c['name']}" for lesson, c in CASES])
+def test_a_planted_wrong_answer_gets_its_hint(lesson, case, stack_up, tmp_path):
+    nb = nbformat.read(exercises.find_notebook(lesson), as_version=4)
+    for function, code in case["plant"].items():
+        wrong_answers.plant(nb, function, code)
+    planted = tmp_path / exercises.find_notebook(lesson).name
+    nbformat.write(nb, planted)
+    code, result, err = run_check(lesson, planted)
+    assert code == 1, json.dumps(result, indent=1) + err
+    tasks = _by_task(result)
+    for task, hints in case["expect"].items():
+        assert tasks[task]["status"] == "failed", tasks[task]
+        for hint in hints:
+            assert hint in tasks[task]["hint"], tasks[task]
+    untouched = set(tasks) - set(case["expect"])
+    assert untouched and all(tasks[t]["status"] == "todo" for t in untouched), result
+    assert result["passed"] == 0 and result["total"] == TASKS_PER_LESSON
+
+
+def test_a_stopped_service_is_the_stack_being_down_not_your_code(stack_up, tmp_path):
+    """The kernel pointed at ports where nothing listens (9: discard): lesson 03 grades against
+    the learner's own services, so its service tasks say 'the stack is down — run `make up`'."""
+    env = {**os.environ, "OLTP_PORT": "9", "KAFKA_PORT": "9", "CONNECT_PORT": "9"}
+    exe = Path(sys.executable).with_name("jornada")
+    done = subprocess.run([str(exe), "check", "03", "--json", "--notebook",
+                           str(exercises.find_notebook("03", exercises.SOLUTIONS))],
+                          capture_output=True, text=True, env=env, timeout=900)
+    tasks = _by_task(json.loads(done.stdout))
+    assert done.returncode == 1
+    assert tasks["task_count_ops"]["status"] == "passed"       # planted events: no service needed
+    for task in ("task_add_table_to_capture", "task_consume_all"):
+        assert tasks[task]["status"] == "error", tasks[task]
+        assert tasks[task]["hint"].startswith("the stack is down — run `make up`"), tasks[task]
+        assert "not reachable" in tasks[task]["hint"] and "your code raised" not in tasks[task]["hint"]
+
+
+def test_a_scratch_database_that_cannot_be_made_is_one_clear_line(stack_up):
+    env = {**os.environ, "OLTP_PORT": "9"}
+    exe = Path(sys.executable).with_name("jornada")
+    done = subprocess.run([str(exe), "check", "01", "--json", "--notebook",
+                           str(exercises.find_notebook("01", exercises.SOLUTIONS))],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "OLTP Postgres not reachable at 127.0.0.1:9" in done.stderr and "make up" in done.stderr
+    assert "Traceback" not in done.stderr
