@@ -17,12 +17,12 @@ pytestmark = pytest.mark.unit
 
 PACKAGE = Path(__file__).resolve().parents[1] / "lib" / "jornada"
 LAYERS = [
-    {"config", "waits", "versions"},
+    {"config", "waits", "versions", "kernel"},
     {"db", "kafka", "s3"},
     {"stack"},
     {"catalog", "geo", "schema", "generators", "fraud", "maps", "browser"},
     {"cdc", "warehouse", "lake"},
-    {"services", "checks", "course", "exercises", "cli", "orchestration"},
+    {"services", "checks", "course", "exercises", "cli", "orchestration", "lab", "scratch"},
 ]
 
 

@@ -15,6 +15,9 @@ from traitlets.config.loader import PyFileConfigLoader
 from jornada import lab
 from jornada.config import REPO_ROOT
 
+# one test starts a real JupyterLab server and opens a terminal through its API
+pytestmark = pytest.mark.services
+
 
 def test_allow_root_only_as_root():
     as_root, _ = lab.command(28888, is_root=True, base_env={})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.console import Console
@@ -80,21 +79,21 @@ def _stack():
 
 
 @stack_app.command("up")
-def stack_up(services: Optional[List[str]] = typer.Argument(None, help="default: all")) -> None:
+def stack_up(services: list[str] | None = typer.Argument(None, help="default: all")) -> None:
     """Start the services (idempotent: running ones are left alone)."""
     st = _guard(_stack)
     _guard(st.up, services, log=lambda m: console.print(m))
 
 
 @stack_app.command("down")
-def stack_down(services: Optional[List[str]] = typer.Argument(None)) -> None:
+def stack_down(services: list[str] | None = typer.Argument(None)) -> None:
     """Stop exactly what `up` started."""
     st = _guard(_stack)
     _guard(st.down, services, log=lambda m: console.print(m))
 
 
 @stack_app.command("reset")
-def stack_reset(services: Optional[List[str]] = typer.Argument(None),
+def stack_reset(services: list[str] | None = typer.Argument(None),
                 yes: bool = typer.Option(False, "--yes", help="do not ask")) -> None:
     """Stop services and delete their data folders."""
     if not yes and not typer.confirm("Delete the native stack's data?"):
@@ -158,12 +157,12 @@ def gen_customers(count: int = typer.Option(..., help="new customers to create")
 
 
 @gen_app.command("history")
-def gen_history(orders: Optional[int] = typer.Option(None, help="orders to generate"),
-                profile: Optional[str] = typer.Option(None, help="size preset: tiny, course, full"),
+def gen_history(orders: int | None = typer.Option(None, help="orders to generate"),
+                profile: str | None = typer.Option(None, help="size preset: tiny, course, full"),
                 seed: int = SEED, now: str = NOW,
                 fraud_rate: float = typer.Option(0.01, help="share of fraudulent orders"),
                 max_days: int = typer.Option(180, help="orders are 1..max_days days old"),
-                customers: Optional[int] = typer.Option(None, help="create this many customers first")) -> None:
+                customers: int | None = typer.Option(None, help="create this many customers first")) -> None:
     """Historical orders (COPY, one transaction) for existing customers and products."""
     from . import generators
 
@@ -184,9 +183,9 @@ def gen_history(orders: Optional[int] = typer.Option(None, help="orders to gener
 
 
 @gen_app.command("stream")
-def gen_stream(rate: Optional[float] = typer.Option(None, help="orders per second (default: as fast as possible)"),
-               count: Optional[int] = typer.Option(None, help="stop after N orders"),
-               duration: Optional[float] = typer.Option(None, help="stop after N seconds"),
+def gen_stream(rate: float | None = typer.Option(None, help="orders per second (default: as fast as possible)"),
+               count: int | None = typer.Option(None, help="stop after N orders"),
+               duration: float | None = typer.Option(None, help="stop after N seconds"),
                seed: int = SEED, fraud_rate: float = typer.Option(0.05),
                new_customer_share: float = typer.Option(0.1, help="share of orders by new customers")) -> None:
     """Current-time orders, one transaction each, creating customers as it goes. Ctrl-C stops."""
@@ -351,7 +350,7 @@ def exercises_check_sync() -> None:
 
 @app.command()
 def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON results"),
-          only: Optional[List[str]] = typer.Option(None, help="subset: geo generators cdc warehouse")) -> None:
+          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse")) -> None:
     """Benchmarks on their own Postgres (never the learner's), JSON into OUTPUT."""
     from .config import REPO_ROOT
 
@@ -363,7 +362,7 @@ def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON resu
 
 # ---- learners ----------------------------------------------------------------------------
 @app.command()
-def start(lesson: Optional[str] = typer.Argument(None, help="lesson number, e.g. 01"),
+def start(lesson: str | None = typer.Argument(None, help="lesson number, e.g. 01"),
           all_: bool = typer.Option(False, "--all", help="every lesson that has no copy yet"),
           force: bool = typer.Option(False, "--force",
                                      help="replace your copy with a fresh one (the old one is backed up first)")) -> None:
@@ -399,7 +398,7 @@ def _shown(path: Path) -> str:
 
 @app.command()
 def check(lesson: str = typer.Argument(..., help="lesson number, e.g. 01"),
-          notebook: Optional[str] = typer.Option(None, help="default: your copy, workspace/<lesson>_*.ipynb"),
+          notebook: str | None = typer.Option(None, help="default: your copy, workspace/<lesson>_*.ipynb"),
           as_json: bool = typer.Option(False, "--json", help="print one JSON object (for tools and tests)")) -> None:
     """Run your copy of the lesson's exercises and say, per task, pass, to do or a hint."""
     from .exercises import check_lesson
@@ -409,7 +408,7 @@ def check(lesson: str = typer.Argument(..., help="lesson number, e.g. 01"),
 
 
 @app.command()
-def lab(port: Optional[int] = typer.Option(None, help="default: JUPYTER_PORT of .env"),
+def lab(port: int | None = typer.Option(None, help="default: JUPYTER_PORT of .env"),
         dry_run: bool = typer.Option(False, "--dry-run", help="print the command and environment, start nothing")) -> None:
     """JupyterLab on 127.0.0.1 for learners: copies missing exercises into workspace/ first."""
     from . import exercises, lab as lab_mod

@@ -69,7 +69,7 @@ def connector_config(name: str = CONNECTOR, s: Settings | None = None) -> dict[s
     values = placeholder_values(s)
     config = {}
     for key, value in connector_template(name).items():
-        def fill(m: re.Match) -> str:
+        def fill(m: re.Match, key: str = key) -> str:
             if m.group(1) not in values:
                 raise CdcError(f"stack/register-{name}.json: unknown placeholder ${{{m.group(1)}}} "
                                f"in {key} (known: {', '.join(values)})")

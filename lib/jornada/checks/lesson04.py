@@ -196,9 +196,9 @@ def _revenue_frame(got) -> dict[tuple[str, str], Decimal]:
     expect(need <= set(cols), f"columns {cols}: name them ano_mes ('YYYY-MM'), categoria and receita")
     out = {}
     for r in got.itertuples(index=False):
-        key = (str(getattr(r, "ano_mes")), str(getattr(r, "categoria")))
+        key = (str(r.ano_mes), str(r.categoria))
         expect(key not in out, f"{key} appears twice: one row per (ano_mes, categoria) — group by both")
-        out[key] = Decimal(str(getattr(r, "receita"))).quantize(Decimal("0.01"))
+        out[key] = Decimal(str(r.receita)).quantize(Decimal("0.01"))
     return out
 
 

@@ -23,7 +23,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from ..db import connect
 from . import TaskFailed, call, expect, passed
@@ -196,7 +196,7 @@ def task_quality_gate(fn) -> None:
 
 
 # ---- task 3: schedules ------------------------------------------------------------------------
-UTC = timezone.utc
+UTC = UTC
 SCHEDULE_CASES = [  # cron, after, n, why
     ("*/15 * * * *", datetime(2026, 1, 1, 0, 7, tzinfo=UTC), 4, "every 15 minutes"),
     ("*/15 * * * *", datetime(2026, 1, 1, 0, 15, tzinfo=UTC), 3, "starting exactly on a boundary"),
