@@ -49,3 +49,31 @@ def test_exercise_fails_only_at_its_blanks(path, stack_up):
     assert set(errors) == {"NotImplementedError"}, f"{path.name}: unexpected errors {errors}"
     results = exercises.task_results(executed)
     assert len(results) >= 3 and all(r["status"] == "todo" for r in results), results
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
+def test_recording_cells_are_out_of_the_learners_way(path):
+    """record(...) only in hidden cells (tagged remove-input, source collapsed), one per section."""
+    nb = nbformat.read(path, as_version=4)
+    section, seen = 0, set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and any(line.startswith("## ") for line in cell.source.splitlines()):
+            section += 1
+        if cell.cell_type != "code" or "record(" not in cell.source:
+            continue
+        calls = [line for line in cell.source.splitlines() if line.startswith("record(")]
+        assert len(calls) == 1 and cell.source.count("record(") == 1, f"{path.name}: one call per cell\n{cell.source}"
+        assert "remove-input" in cell.metadata.get("tags", []), f"{path.name}: tag the record cell remove-input"
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, path.name
+        assert section not in seen, f"{path.name}: one record cell per section"
+        seen.add(section)
+
+
+def test_lesson00_marks_the_lessons_not_written_yet():
+    nb = nbformat.read(course.NOTEBOOKS / "00_the_stack.ipynb", as_version=4)
+    table = next(c.source for c in nb.cells if "| lesson | you build |" in c.source)
+    written = {p.name[:2] for p in LESSONS}
+    for row in table.splitlines():
+        number = row.split("|")[1].strip() if row.startswith("| 0") else None
+        if number:
+            assert ("coming" in row) == (number not in written), row

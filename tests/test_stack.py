@@ -97,3 +97,20 @@ def test_a_stack_inside_a_private_folder_starts(tmp_path_factory):
         st.down(["olap"], log=lambda *_: None)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+
+
+def test_last_start_is_the_servers_start_not_what_clients_provoked_later(tmp_path):
+    from jornada.stack.runtime import last_start
+
+    log = tmp_path / "oltp.log"
+    log.write_text("\n==== 2026-01-01 10:00:00 starting oltp\nLOG:  old start\n"
+                   "LOG:  database system is ready to accept connections\nERROR:  an old error\n"
+                   "\n==== 2026-01-02 10:00:00 starting oltp\nLOG:  starting PostgreSQL 16\n"
+                   "LOG:  database system is ready to accept connections\n"
+                   "ERROR:  new row for relation \"itens_pedidos\" violates check constraint\n")
+    shown = last_start(log, until="ready to accept connections")
+    assert shown.splitlines()[0] == "==== 2026-01-02 10:00:00 starting oltp"
+    assert shown.endswith("ready to accept connections") and "ERROR" not in shown
+    assert last_start(log, lines=2).splitlines() == ["==== 2026-01-02 10:00:00 starting oltp",
+                                                     "LOG:  starting PostgreSQL 16"]
+    assert last_start(tmp_path / "missing.log") == "(no log)"

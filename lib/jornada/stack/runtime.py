@@ -471,13 +471,19 @@ def tail(path: Path, lines: int = 15) -> str:
 START_MARKER = "==== "  # the line `up` writes into a service's log before each start
 
 
-def last_start(path: Path, lines: int = 8) -> str:
-    """The first ``lines`` lines of a service's log since its latest start (the marker line
-    included): how it came up, without what clients provoked later (lesson 01's deliberate
-    constraint violations end up in the OLTP's log as ERROR lines)."""
+def last_start(path: Path, lines: int = 8, until: str | None = None) -> str:
+    """The log of a service's latest start: from the marker line `up` wrote, ``lines`` lines, or
+    up to and including the first line containing ``until`` (e.g. Postgres' "ready to accept
+    connections"). Not the end of the file: that holds whatever clients provoked later (lesson
+    01's deliberate constraint violations end up in the OLTP's log as ERROR lines)."""
     try:
         text = path.read_text(errors="replace").splitlines()
     except OSError:
         return "(no log)"
     starts = [i for i, line in enumerate(text) if line.startswith(START_MARKER)]
-    return "\n".join(text[starts[-1] if starts else 0:][:lines])
+    text = text[starts[-1] if starts else 0:]
+    if until:
+        end = next((i for i, line in enumerate(text) if until in line), None)
+        if end is not None:
+            return "\n".join(text[:end + 1])
+    return "\n".join(text[:lines])
