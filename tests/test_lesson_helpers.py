@@ -78,3 +78,22 @@ def test_keep_checked_outputs_copies_only_the_marked_cells(tmp_path):
     assert kept.cells[1].outputs == [stream]
     assert kept.cells[1].execution_count == course.CHECKED_EXECUTION_COUNT
     assert course.keep_checked_outputs(executed, lesson) == []  # the same run again: nothing changes
+
+
+def test_layout_sql_only_breaks_lines():
+    sql = ("insert into raw.t as r (id, v) select (e.after ->> 'id')::int, (e.after ->> 'v')::text "
+           "from _cdc_in e where e.tbl = %(tbl)s and e.op <> 'd' on conflict (id) do update set v = excluded.v "
+           "where (r._offset is null or r._offset < excluded._offset) and (r.v) is distinct from (excluded.v)")
+    laid = course.layout_sql(sql)
+    assert " ".join(laid.split()) == " ".join(sql.split())
+    lines = laid.splitlines()
+    assert [ln.split()[0] for ln in lines if not ln.startswith(" ")] == \
+        ["insert", "select", "from", "where", "on", "do", "where"]
+    assert "is distinct from (excluded.v)" in laid and "'d'" in laid
+    assert course.layout_sql("delete from raw.t r using x e where a = 'from where'").splitlines() == \
+        ["delete from raw.t r", "using x e", "where a = 'from where'"]
+
+
+def test_code_block_is_a_fenced_markdown_block():
+    block = course.code_block("select 1\n", "sql", "warehouse/models/x.sql")
+    assert block.data == "`warehouse/models/x.sql`\n\n```sql\nselect 1\n```"

@@ -79,6 +79,51 @@ def keep_checked_outputs(executed: Path, lesson: Path) -> list[str]:
     return changed
 
 
+# ---- showing the code that teaches (lessons display real source and SQL, never copies) --------
+def code_block(text: str, lang: str = "python", title: str | None = None):
+    """``text`` as a fenced code block that Jupyter renders (IPython's Markdown)."""
+    from IPython.display import Markdown
+
+    head = f"`{title}`\n\n" if title else ""
+    return Markdown(f"{head}```{lang}\n{text.rstrip()}\n```")
+
+
+_CLAUSES = ("select", "from", "where", "using", "on conflict", "do update set", "and")
+
+
+def layout_sql(sql: str) -> str:
+    """One clause per line, one select or set item per line: generated one-line SQL made readable.
+
+    Only the layout changes (line breaks at depth 0, outside quotes); the text stays the SQL that runs.
+    """
+    out: list[str] = []
+    depth, quote, clause, i, low = 0, "", "", 0, sql.lower()
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif depth == 0 and ch == " ":
+            word = next((k for k in _CLAUSES if low.startswith(k + " ", i + 1)), None)
+            if word and not (word == "from" and low[:i].endswith(("distinct", "delete"))):
+                out.append("\n  " if word == "and" else "\n")
+                clause = word if word != "and" else clause
+                i += 1
+                continue
+        elif depth == 0 and ch == "," and clause in ("select", "do update set"):
+            out.append(",\n    ")
+            i += 1
+            while i < len(sql) and sql[i] == " ":
+                i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
 def lesson_paths(folder: Path = NOTEBOOKS) -> list[Path]:
     return sorted(folder.glob("[0-9][0-9]_*.ipynb"))
 
