@@ -328,6 +328,20 @@ def course_run(output: Path = typer.Option(Path("output"), help="folder for exec
         raise typer.Exit(1)
 
 
+@course_app.command("keep-outputs")
+def course_keep_outputs(output: Path = typer.Option(Path("output"), help="a `course run` output folder")) -> None:
+    """Commit the outputs of the lessons' `# NBVAL_CHECK_OUTPUT` cells from a course run (all
+    other outputs stay stripped); run it twice on two runs: a second change means nondeterminism."""
+    from . import course
+
+    for lesson in course.lesson_paths():
+        executed = output.resolve() / course.NOTEBOOKS.name / lesson.name
+        if not executed.exists():
+            continue
+        changed = _guard(course.keep_checked_outputs, executed, lesson)
+        console.print(f"{lesson.name}: " + (f"outputs changed in {', '.join(changed)}" if changed else "unchanged"))
+
+
 @exercises_app.command("generate")
 def exercises_generate() -> None:
     """Regenerate exercises/ from solutions/ (never edit exercises by hand)."""

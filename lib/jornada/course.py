@@ -16,6 +16,10 @@ from .config import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 SOLUTIONS = REPO_ROOT / "solutions"
+# A lesson cell whose output is one of the lesson's facts carries this line: nbval's lax mode
+# (tests/test_nbval.py) re-executes the lesson and compares that output with the committed one.
+CHECK_OUTPUT_MARKER = "# NBVAL_CHECK_OUTPUT"
+CHECKED_EXECUTION_COUNT = 1  # what a marked cell is committed with (nbval skips unrun cells)
 RECORD_ENV = "JORNADA_RECORD_FILE"
 OUTPUT_ENV = "JORNADA_OUTPUT_DIR"  # where notebooks save maps and other artefacts
 DEFAULT_TIMEOUT_S = 900
@@ -38,6 +42,94 @@ def record(key, value=_UNSET) -> None:
     data = json.loads(path.read_text()) if path.exists() else {}
     data.update(values)
     path.write_text(json.dumps(data, indent=2, default=str))
+
+
+def output_is_checked(cell) -> bool:
+    """Whether nbval checks this cell's output: a line that is exactly the marker comment
+    (nbval's own rule: ``#`` and spaces stripped, the rest equals NBVAL_CHECK_OUTPUT)."""
+    return cell.get("cell_type") == "code" and any(
+        line.strip().lstrip("#").strip() == CHECK_OUTPUT_MARKER.lstrip("# ")
+        for line in cell.get("source", "").splitlines() if line.strip().startswith("#"))
+
+
+def keep_checked_outputs(executed: Path, lesson: Path) -> list[str]:
+    """Copy the outputs of the marked cells of an executed lesson into the committed lesson.
+
+    Cells are matched by id; every other cell of the lesson keeps no output and no execution
+    count. A marked cell gets the constant count 1: nbval compares only cells that were run (count
+    set), and a constant keeps the diff to the facts that changed. Returns the ids of the cells
+    whose committed output changed.
+    """
+    import nbformat
+
+    ran = {c.get("id"): c for c in nbformat.read(executed, as_version=4).cells}
+    nb = nbformat.read(lesson, as_version=4)
+    changed = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        outputs, count = [], None
+        if output_is_checked(cell):
+            count = CHECKED_EXECUTION_COUNT
+            if cell.get("id") not in ran:
+                raise ValueError(f"{executed.name} has no cell {cell.get('id')}: execute the current lesson")
+            outputs = [{k: v for k, v in o.items() if k != "execution_count"}
+                       for o in ran[cell.get("id")].get("outputs", [])]
+            for out in outputs:
+                if out.get("output_type") == "execute_result":
+                    out["execution_count"] = count
+        outputs = [nbformat.from_dict(o) for o in outputs]
+        if outputs != cell.get("outputs", []) or count != cell.get("execution_count"):
+            changed.append(cell.get("id"))
+        cell.outputs = outputs
+        cell.execution_count = count
+    lesson.write_text(nbformat.writes(nb) + "\n")
+    return changed
+
+
+# ---- showing the code that teaches (lessons display real source and SQL, never copies) --------
+def code_block(text: str, lang: str = "python", title: str | None = None):
+    """``text`` as a fenced code block that Jupyter renders (IPython's Markdown)."""
+    from IPython.display import Markdown
+
+    head = f"`{title}`\n\n" if title else ""
+    return Markdown(f"{head}```{lang}\n{text.rstrip()}\n```")
+
+
+_CLAUSES = ("select", "from", "where", "using", "on conflict", "do update set", "and")
+
+
+def layout_sql(sql: str) -> str:
+    """One clause per line, one select or set item per line: generated one-line SQL made readable.
+
+    Only the layout changes (line breaks at depth 0, outside quotes); the text stays the SQL that runs.
+    """
+    out: list[str] = []
+    depth, quote, clause, i, low = 0, "", "", 0, sql.lower()
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "()":
+            depth += 1 if ch == "(" else -1
+        elif depth == 0 and ch == " ":
+            word = next((k for k in _CLAUSES if low.startswith(k + " ", i + 1)), None)
+            if word and not (word == "from" and low[:i].endswith(("distinct", "delete"))):
+                out.append("\n  " if word == "and" else "\n")
+                clause = word if word != "and" else clause
+                i += 1
+                continue
+        elif depth == 0 and ch == "," and clause in ("select", "do update set"):
+            out.append(",\n    ")
+            i += 1
+            while i < len(sql) and sql[i] == " ":
+                i += 1
+            continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def lesson_paths(folder: Path = NOTEBOOKS) -> list[Path]:

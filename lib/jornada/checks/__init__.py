@@ -103,4 +103,75 @@ def install_ipython_handler(shell=None) -> bool:
     return True
 
 
+
+# ---- "your turn" cells inside the lessons -----------------------------------------------------
+class _Blank:
+    """The blank of a lesson's "your turn" cell: ``answer = ___  # your turn``.
+
+    It is a value, not a syntax error, so a lesson with its blanks left runs headless (papermill,
+    CI, nbval) and the check cell after it answers "not yet" instead of raising.
+    """
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "___"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+___ = _Blank()
+
+
+def _same(value, expected) -> bool:
+    import math
+    import numbers
+    from decimal import Decimal
+
+    if callable(expected):
+        try:
+            return bool(expected(value))
+        except Exception:  # noqa: BLE001 - an answer of the wrong kind is just not right yet
+            return False
+    real = (numbers.Real, Decimal)  # numpy's numbers too
+    if isinstance(value, real) and isinstance(expected, real) \
+            and not isinstance(value, bool) and not isinstance(expected, bool):
+        return math.isclose(float(value), float(expected), rel_tol=1e-6, abs_tol=1e-9)
+    try:
+        return bool(value == expected)
+    except Exception:  # noqa: BLE001 - e.g. a DataFrame compared with a number
+        return False
+
+
+# name → "passed" | "todo" | "failed", for every your_turn() checked in this kernel
+YOUR_TURN: dict[str, str] = {}
+
+
+def your_turn(name: str, value, expected, hint: str = "") -> None:
+    """Check a lesson's "your turn" answer and print ONE line that teaches (never a traceback).
+
+    ``expected`` is the right value (numbers match to 6 significant digits) or a predicate
+    ``lambda value: ...``. A blank left as ``___`` is "not yet", not an error: lessons run
+    headless with their blanks untouched. The verdict is kept in :data:`YOUR_TURN`.
+    """
+    plain = value.item() if type(value).__module__ == "numpy" and getattr(value, "shape", None) == () else value
+    shown = repr(plain) if len(repr(plain)) <= 60 else repr(plain)[:57] + "..."
+    if value is ___:
+        status, line = "todo", f"✎ {name}: your turn — replace ___ in the cell above"
+    elif _same(value, expected):
+        status, line = "passed", f"✔ {name}: {shown} — right"
+    else:
+        status, line = "failed", f"✘ {name}: {shown} is not it yet"
+    if hint and status != "passed":
+        line += f" (hint: {hint})"
+    YOUR_TURN[name] = status
+    print(line)
+
+
 install_ipython_handler()
