@@ -261,7 +261,17 @@ class AirflowApi:
         self.http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
 
     def call(self, method: str, path: str, **kwargs):
-        resp = self.http.request(method, f"{self.base}/api/v2{path}", timeout=self.timeout, **kwargs)
+        import requests
+
+        from ..waits import retrying
+
+        # a busy API server (one worker on a loaded laptop) may miss a read timeout: try again;
+        # only reads are retried, so a POST is never sent twice
+        attempts = 3 if method == "GET" else 1
+        for attempt in retrying(requests.Timeout, attempts=attempts, backoff_s=1):
+            with attempt:
+                resp = self.http.request(method, f"{self.base}/api/v2{path}", timeout=self.timeout,
+                                         **kwargs)
         if resp.status_code >= 400:
             raise StackError(f"Airflow API {method} {path} → {resp.status_code}: {resp.text[:300]}")
         return resp.json() if resp.content else None
