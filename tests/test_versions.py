@@ -1,12 +1,10 @@
-"""One place of versions: stack/versions.env ⇒ the jars Maven fetched for the native runtime ⇒
-the images compose runs. They must all agree, and the Debezium/Kafka pair must be one Debezium
-ships together (same Kafka Connect API line)."""
+"""One place of versions, at run time: the jars Maven fetched and the running services are the
+pinned ones, and the Debezium/Kafka pair is one Debezium ships together (same Kafka Connect API
+line). The static agreement of pins, poms and compose images is tests/test_pins.py."""
 
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
@@ -15,22 +13,6 @@ from jornada.stack import kafka as kafka_stack
 
 # kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
 pytestmark = [pytest.mark.services, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
-
-ROOT = Path(__file__).resolve().parents[1]
-NS = {"m": "http://maven.apache.org/POM/4.0.0"}
-
-
-def _pom_property(pom: Path, name: str) -> str:
-    return ET.parse(pom).getroot().find(f"m:properties/m:{name}", NS).text.strip()
-
-
-def _compose_default(var: str) -> str:
-    """The `${VAR:-default}` default compose repeats (test_compose checks it equals the pin)."""
-    text = (ROOT / "stack" / "docker-compose.yml").read_text()
-    defaults = set(re.findall(r"\$\{" + var + r":-([^}]*)\}", text))
-    assert len(defaults) == 1, f"{var}: compose uses {defaults or 'no default'}"
-    return defaults.pop()
-
 
 @pytest.fixture(scope="module")
 def jars():
