@@ -40,12 +40,14 @@ class ComposeStack(Stack):
     def reset(self, names: list[str] | None = None, log=print) -> None:
         raise StackError(f"in compose the data lives in docker volumes: `{COMPOSE} down -v`")
 
-    def status(self) -> list[dict]:
+    def status(self, *, every: bool = False) -> list[dict]:
         rows = []
         for svc in self.select(None):
             health: Health = svc.health(self.context(svc))
+            if svc.optional and not health.ok and not every:
+                continue
             rows.append({"service": svc.name, "describe": svc.describe, "pid": None,
-                         "healthy": health.ok, "detail": health.detail,
+                         "healthy": health.ok, "detail": health.detail, "optional": svc.optional,
                          "endpoint": svc.address(self.settings)})
         return rows
 

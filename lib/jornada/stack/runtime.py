@@ -370,15 +370,19 @@ class Stack:
         pf.unlink(missing_ok=True)
         log(f"{svc.name}: stopped")
 
-    def status(self) -> list[dict]:
+    def status(self, *, every: bool = False) -> list[dict]:
+        """One row per service; an optional service that is not running is listed only with
+        ``every=True`` (it is not a problem: `up` does not start it unless asked)."""
         rows = []
         for svc in self.select(None):
             pid = self.running_pid(svc)
+            if svc.optional and not pid and not every:
+                continue
             how = f"`jornada stack up {svc.group or svc.name}` (optional)" if svc.optional else "`make up`"
             health = (svc.health(self.context(svc)) if pid
                       else Health(False, f"not running — {how}"))
             rows.append({"service": svc.name, "describe": svc.describe, "pid": pid,
-                         "healthy": health.ok, "detail": health.detail,
+                         "healthy": health.ok, "detail": health.detail, "optional": svc.optional,
                          "endpoint": svc.address(self.settings)})
         return rows
 
@@ -396,7 +400,8 @@ class Stack:
         out = {}
         for svc in self.select(None):
             pid = self.running_pid(svc)
-            out[svc.name] = group_rss_mb(pid) if pid else 0.0
+            if pid or not svc.optional:
+                out[svc.name] = group_rss_mb(pid) if pid else 0.0
         return out
 
 
