@@ -68,16 +68,23 @@ def _by_task(result: dict) -> dict[str, dict]:
 
 
 def _a_learners_shop(lesson: str) -> None:
-    """A learner who reaches lesson 03 has lesson 02's customers. From 03 on, a setup cell adds a
-    few customers to a bare seed-only shop, by design (that is data added, not erased), so give
-    the shop what lesson 02 leaves before counting what the check might lose."""
+    """A learner who reaches lesson 03 has lesson 02's shop, and at 04 a warehouse. The setup cells
+    of 03+ add a small shop (and 04+ a warehouse) when there is none, by design — data added, not
+    erased — so give the databases what the earlier lessons leave before counting what the check
+    might lose."""
     from datetime import datetime
 
-    from jornada import generators
+    from jornada import generators, warehouse
     from jornada.db import scalar
 
+    now = datetime(2026, 1, 31, 12)
     if lesson >= "03" and scalar("select count(*) from pessoas") <= 20:
-        generators.load_customers(50, seed=42, now=datetime(2026, 1, 31, 12))
+        generators.load_customers(300, seed=42, now=now)
+    if lesson >= "04" and not scalar("select count(*) from pedidos"):
+        generators.load_history(3000, seed=42, now=now, progress=False)
+    if lesson >= "04" and not scalar("select to_regclass('marts.fato_pedidos') is not null", which="olap"):
+        warehouse.extract_snapshot()
+        warehouse.dbt("build")
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
