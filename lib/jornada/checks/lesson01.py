@@ -210,18 +210,19 @@ def _delete_orders(ids: list[int]) -> None:
             other.execute("delete from pedidos where id = any(%s)", (ids,))  # cascades to items/audit
 
 
-def _expect_failure(fn, conn, id_pessoa, items, audit, at, what: str) -> None:
+def _expect_failure(fn, conn, id_pessoa, items, audit, at, what: str) -> dict:
+    """What a failing call left: the error the database raised and the orders another session sees."""
     try:
         fn(conn, id_pessoa, items, audit, at)
     except NotImplementedError:
         raise
-    except Exception:  # the database rejected the bad row: that is what we want here
+    except Exception as exc:  # the database rejected the bad row: that is what we want here
         left = _orders_at(id_pessoa, at)
         _delete_orders(left)
         expect(not left, f"after a failing call ({what}) the order was still in the database: your "
                          "order was committed before its items/audit row. Wrap all the inserts in "
                          "`with conn.transaction():` so a failure rolls every one of them back")
-        return
+        return {"error": type(exc).__name__, "orders_left": len(left)}
     _delete_orders(_orders_at(id_pessoa, at))
     raise TaskFailed(f"place_order() returned normally although {what}: let the database error "
                      "propagate (no try/except around the inserts) so the caller knows")
@@ -282,13 +283,15 @@ def task_place_order(fn) -> None:
                                   "exactly one (dispositivo, geohash, telefone)")
         expect(tuple(audit) == (GOOD_AUDIT["dispositivo"], GOOD_AUDIT["geohash"], GOOD_AUDIT["telefone"]),
                f"the audit row holds {tuple(audit)}; expected the values of the `audit` argument")
-        _expect_failure(fn, conn, id_pessoa, items, dict(BAD_AUDIT), FAIL_AT,
-                        "the audit row has an invalid geohash")
-        _expect_failure(fn, conn, id_pessoa, items + [(987_654_321, 1)], dict(GOOD_AUDIT),
-                        FAIL_PRODUCT_AT, "one product id does not exist")
+        failures = {
+            "invalid_geohash": _expect_failure(fn, conn, id_pessoa, items, dict(BAD_AUDIT), FAIL_AT,
+                                               "the audit row has an invalid geohash"),
+            "unknown_product": _expect_failure(fn, conn, id_pessoa, items + [(987_654_321, 1)], dict(GOOD_AUDIT),
+                                               FAIL_PRODUCT_AT, "one product id does not exist"),
+        }
     finally:
         conn.close()
-    RESULTS["place_order"] = {"items": len(items), "total": str(want_total), "atomic": True}
+    RESULTS["place_order"] = {"items": len(items), "total": str(want_total), "failures": failures}
     passed("place_order", f"total R$ {want_total}, audit present, failures leave nothing behind")
 
 
