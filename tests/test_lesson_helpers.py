@@ -97,3 +97,22 @@ def test_layout_sql_only_breaks_lines():
 def test_code_block_is_a_fenced_markdown_block():
     block = course.code_block("select 1\n", "sql", "warehouse/models/x.sql")
     assert block.data == "`warehouse/models/x.sql`\n\n```sql\nselect 1\n```"
+
+
+def test_course_runner_screenshots_only_the_maps_a_lesson_saved(tmp_path, monkeypatch):
+    """Without Chromium the runner still lists each new map, with the fix instead of a PNG."""
+    import os
+
+    from jornada import browser
+
+    monkeypatch.setenv(browser.CHROMIUM_ENV, str(tmp_path / "no-chromium"))
+    maps_dir = tmp_path / course.MAPS_DIR
+    maps_dir.mkdir()
+    old, new = maps_dir / "00_old.html", maps_dir / "02_orders_map.html"
+    old.write_text("<html></html>")
+    new.write_text("<html></html>")
+    os.utime(old, (1_000, 1_000))
+    rows = course.screenshot_maps(maps_dir, since=2_000)
+    assert [r["html"] for r in rows] == [str(new)]
+    assert rows[0]["png"] is None and "make system-deps web-assets" in rows[0]["note"]
+    assert course.screenshot_maps(tmp_path / "absent") == []

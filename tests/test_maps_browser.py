@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from jornada import browser, fraud, geo, maps
+from jornada import browser, course, fraud, geo, maps
 from jornada import generators as g
 from jornada.config import REPO_ROOT
 
@@ -264,6 +264,101 @@ def test_click_opens_a_popup_with_the_order(name, key, must, saved, op):
         op.page.wait_for_timeout(400)
         op.page.screenshot(path=str(OUT / "test_orders_generated_popup.png"))
         assert op.page.locator(".leaflet-popup-content").count() == 1
+
+
+# ---- the maps the course itself saved (lesson 02's, …) -------------------------------------------
+# The session's course run (fixture ``course_run``, shared with the notebooks lane: in CI one
+# pytest session runs both) executed every lesson; its runner screenshotted each map it saved.
+_LAYER_JS = re.compile(r'JM\.pane\(map, "jornada-points-" \+ ("[^"]*")')
+_LABEL_JS = re.compile(r'var color = "[^"]*", label = ("(?:[^"\\]|\\.)*")')
+
+
+def _expected_from_html(html: str) -> dict[str, dict]:
+    """What :func:`_expected` reads from the folium object, read back from a saved page: key →
+    label and order ids of each points layer (the GeoJSON the page hands to Leaflet)."""
+    import json
+
+    out, decoder = {}, json.JSONDecoder()
+    for match in _LAYER_JS.finditer(html):
+        key = json.loads(match.group(1))
+        label = json.loads(_LABEL_JS.search(html, match.end()).group(1))
+        start = html.index("L.geoJSON(", match.end()) + len("L.geoJSON(")
+        data, _ = decoder.raw_decode(html, start)
+        out[key] = {"label": label, "ids": {f["properties"].get("id_pedido") for f in data["features"]}}
+    return out
+
+
+@pytest.fixture(scope="module")
+def course_maps(ready, course_run):
+    """Every map the course run saved: (notebook, html path, png path, expected layers)."""
+    found = [(key, Path(m["html"]), m["png"] and Path(m["png"]), m["note"])
+             for key, row in course_run.items() for m in row.get("maps", [])]
+    assert course_run["notebooks/02_generating_data"]["status"] == "ok", \
+        course_run["notebooks/02_generating_data"].get("error")
+    assert "02_orders_map.html" in {html.name for _, html, _, _ in found}, found
+    return [(key, html, png, note, _expected_from_html(html.read_text(encoding="utf-8")))
+            for key, html, png, note in found]
+
+
+def test_course_maps_draw_what_their_legend_says(course_maps, op, records):
+    for notebook, html, png, note, expected in course_maps:
+        assert png == html.with_suffix(".png"), f"{notebook}: no screenshot next to {html.name} ({note})"
+        assert _png_size(png) == browser.VIEWPORT and png.stat().st_size > 50_000, f"{png}: a blank page?"
+        assert {"legit", "fraud"} <= set(expected), f"{html.name}: layers {sorted(expected)}"
+        op.blocked.clear()
+        op.errors.clear()
+        op.open(html)
+        state = op.page.evaluate(STATE_JS)
+        assert op.errors == [], f"{html.name}: JavaScript errors {op.errors}"
+        assert [u for u in op.blocked if TILE_HOST not in u] == [], f"{html.name} was saved with CDN links"
+        assert state["states"] == 27, f"{html.name}: one SVG path per state border"
+        legend = {r["label"]: r["count"] for r in state["rows"]}
+        assert set(legend) == {e["label"] for e in expected.values()}
+        for key, exp in expected.items():
+            n, drawn = len(exp["ids"]), state["layers"][key]
+            assert n > 0 and legend[exp["label"]] == n and f"({n:,})" in state["legendText"], (key, legend)
+            assert drawn["count"] == drawn["shown"] == n, f"{key}: the cluster group holds {drawn['shown']} of {n}"
+            assert drawn["inClusters"] + drawn["dots"] == n, f"{key}: {drawn} drawn, legend says {n}"
+        assert state["legend"]["bottom"] <= state["scale"]["top"] + 0.5, (state["legend"], state["scale"])
+        assert state["checked"] > 0 and state["covered"] == [], state["covered"][:5]
+    # lesson 02's map, against what the lesson measured: every fraud drawn, legit sampled to the cap
+    rec = records["02_generating_data"]
+    lesson02 = next(exp for nb, html, *_, exp in course_maps if html.name == "02_orders_map.html")
+    # ids 1…history_orders are the history (one COPY after the reset), the stream's come after;
+    # the lesson recorded each part's fraud rate (rounded to 4 places)
+    fraud_ids = [int(i) for i in lesson02["fraud"]["ids"]]
+    history = [i for i in fraud_ids if i <= rec["history_orders"]]
+    stream = [i for i in fraud_ids if i > rec["history_orders"]]
+    assert round(len(history) / rec["history_orders"], 4) == rec["history_fraud_rate"], len(history)
+    assert round(len(stream) / rec["stream_orders"], 4) == rec["stream_fraud_rate"], len(stream)
+    assert max(fraud_ids) <= rec["history_orders"] + rec["stream_orders"]
+    drawn = len(lesson02["fraud"]["ids"]) + len(lesson02["legit"]["ids"])
+    assert drawn == _parameters(course.NOTEBOOKS / "02_generating_data.ipynb")["map_points"]
+
+
+def _parameters(notebook: Path) -> dict:
+    """The defaults of a lesson's papermill parameters cell (what the course run used)."""
+    import nbformat
+
+    cell = next(c for c in nbformat.read(notebook, as_version=4).cells
+                if "parameters" in c.metadata.get("tags", []))
+    values: dict = {}
+    exec(cell.source, values)  # noqa: S102 - our own notebook's literal assignments
+    return values
+
+
+@pytest.mark.parametrize("key", ["legit", "fraud"])
+def test_course_map_click_opens_a_popup_with_the_order(key, course_maps, op):
+    _, html, _, _, expected = next(m for m in course_maps if m[1].name == "02_orders_map.html")
+    op.open(html)
+    order, popup, tooltip = _click_a_marker(op.page, key)
+    rows = dict(popup["rows"])
+    assert popup["title"].strip() == expected[key]["label"]
+    assert rows["order"] == order and int(order) in {int(i) for i in expected[key]["ids"]}
+    must = {"order", "customer", "UF", "device", "date"} | ({"fraud type"} if key == "fraud" else set())
+    assert must <= set(rows), f"popup rows {sorted(rows)}"
+    assert all(label.strip() and value.strip() for label, value in popup["rows"] + tooltip["rows"])
+    assert dict(tooltip["rows"])["order"] == order
 
 
 def test_screenshot_function(saved, tmp_path):

@@ -22,6 +22,7 @@ CHECK_OUTPUT_MARKER = "# NBVAL_CHECK_OUTPUT"
 CHECKED_EXECUTION_COUNT = 1  # what a marked cell is committed with (nbval skips unrun cells)
 RECORD_ENV = "JORNADA_RECORD_FILE"
 OUTPUT_ENV = "JORNADA_OUTPUT_DIR"  # where notebooks save maps and other artefacts
+MAPS_DIR = "maps"                  # under OUTPUT_ENV: the saved maps, each with its screenshot
 DEFAULT_TIMEOUT_S = 900
 
 
@@ -148,6 +149,7 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     records = out_dir / f"{path.stem}.records.json"
     records.unlink(missing_ok=True)
     started = time.monotonic()
+    wall_started = time.time() - 1  # file mtimes are wall-clock (and may be coarse)
     previous = {k: os.environ.get(k) for k in (RECORD_ENV, OUTPUT_ENV)}
     os.environ[RECORD_ENV] = str(records)
     os.environ[OUTPUT_ENV] = str(out_dir.parent)
@@ -161,9 +163,30 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    return {"notebook": str(path.relative_to(REPO_ROOT)), "seconds": round(time.monotonic() - started, 1),
+    seconds = round(time.monotonic() - started, 1)
+    return {"notebook": str(path.relative_to(REPO_ROOT)), "seconds": seconds,
             "status": "ok", "output": str(out_nb),
-            "records": json.loads(records.read_text()) if records.exists() else {}}
+            "records": json.loads(records.read_text()) if records.exists() else {},
+            "maps": screenshot_maps(out_dir.parent / MAPS_DIR, since=wall_started)}
+
+
+def screenshot_maps(maps_dir: Path, since: float = 0.0) -> list[dict]:
+    """A PNG next to every HTML map in ``maps_dir`` written at or after ``since`` (epoch seconds).
+
+    Returns one row per map: ``html``, ``png`` (None when no browser is installed) and ``note``
+    (the fix, then). The notebook saved the map; its picture is taken here, outside the kernel, so
+    a learner's lab never needs Chromium and `make course` leaves both side by side.
+    """
+    from .browser import BrowserUnavailable, screenshot
+
+    saved = sorted(p for p in maps_dir.glob("*.html") if p.stat().st_mtime >= since) if maps_dir.is_dir() else []
+    rows = []
+    for html in saved:
+        try:
+            rows.append({"html": str(html), "png": str(screenshot(html)), "note": ""})
+        except BrowserUnavailable as exc:
+            rows.append({"html": str(html), "png": None, "note": f"no screenshot: {exc}"})
+    return rows
 
 
 def run_course(out_dir: Path, include_solutions: bool = True, parameters: dict | None = None) -> list[dict]:
@@ -185,6 +208,8 @@ def run_course(out_dir: Path, include_solutions: bool = True, parameters: dict |
         rows.append(row)
         mark = "[green]ok[/]" if row["status"] == "ok" else "[red]FAILED[/]"
         console.print(f"{mark} {row['notebook']} {row.get('seconds', '')}s {row.get('error', '')}")
+        for saved in row.get("maps", []):
+            console.print(f"   map {saved['html']}: " + (f"screenshot {saved['png']}" if saved["png"] else saved["note"]))
         if failed:
             break
     write_summary(out_dir, rows)
