@@ -180,30 +180,39 @@ def test_history_failure_writes_nothing(oltp_clean, monkeypatch):
 
 
 def foreign_keys() -> list[tuple]:
-    """Every foreign key of the OLTP: table, name, definition, validated."""
+    """Every foreign key of the OLTP (table, name, definition, validated), then every index
+    (table, name, definition, valid)."""
     with connect("oltp") as conn:
         return conn.execute(
             "select conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated"
-            " from pg_constraint where contype = 'f' order by 1, 2").fetchall()
+            " from pg_constraint where contype = 'f' order by 1, 2").fetchall() + conn.execute(
+            "select indrelid::regclass::text, indexrelid::regclass::text,"
+            " pg_get_indexdef(indexrelid), indisvalid from pg_index"
+            " where indrelid::regclass::text = any(%s) order by 1, 2", (OLTP_TABLES,)).fetchall()
 
 
 def test_history_load_suspends_foreign_keys_and_restores_them(oltp_clean, monkeypatch):
-    """Same database whether the keys are checked row by row or re-added after the COPY."""
+    """Same database whether the keys are checked row by row or re-added after the COPY (and the
+    indexes filled row by row or rebuilt)."""
     from jornada.generators import history
 
     keys = foreign_keys()
     assert {(t, d) for t, _, d, _ in keys} >= {
+        ("pedidos", "CREATE INDEX pedidos_dt_venda_idx ON public.pedidos USING btree (dt_venda)"),
         ("pedidos", "FOREIGN KEY (id_pessoa) REFERENCES pessoas(id)"),
         ("itens_pedidos", "FOREIGN KEY (id_pedido) REFERENCES pedidos(id) ON DELETE CASCADE"),
         ("itens_pedidos", "FOREIGN KEY (id_produto) REFERENCES produtos(id)")}
     g.load_customers(300, seed=4, now=NOW)
     g.load_history(3_000, seed=4, now=NOW, progress=False)      # empty table: keys suspended
     assert foreign_keys() == keys
+    g.load_history(1_000, seed=5, now=NOW, progress=False)      # 3× the load: indexes kept
+    assert foreign_keys() == keys
     suspended = db_hash()
     init_oltp(reset=True)
     monkeypatch.setattr(history, "FK_SUSPEND_RATIO", -1)       # never: checked row by row
     g.load_customers(300, seed=4, now=NOW)
     g.load_history(3_000, seed=4, now=NOW, progress=False)
+    g.load_history(1_000, seed=5, now=NOW, progress=False)
     assert db_hash() == suspended
     assert foreign_keys() == keys
 
