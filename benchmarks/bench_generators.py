@@ -35,13 +35,13 @@ def _postmaster() -> int | None:
     """The OLTP server's postmaster pid when it runs on this machine (native stack), else None."""
     from jornada.db import connect
 
-    with connect("oltp") as conn:
+    with connect("oltp") as conn:   # read while the backend lives: it exits with the connection
         backend = conn.execute("select pg_backend_pid()").fetchone()[0]
-    try:
-        ppid = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        return ppid if Path(f"/proc/{ppid}/comm").read_text().strip() == "postgres" else None
-    except (OSError, ValueError, IndexError):
-        return None
+        try:
+            ppid = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            return ppid if Path(f"/proc/{ppid}/comm").read_text().strip() == "postgres" else None
+        except (OSError, ValueError, IndexError):
+            return None
 
 
 def _cpu_s(pid: int | None) -> tuple[float, float | None]:
@@ -164,7 +164,8 @@ def run(bulk_orders: int = 100_000, row_orders: int = 1_000, customers: int = 5_
     stream = generators.run_stream(count=stream_orders, seed=seed, progress=False)
     init_oltp(reset=True)
     ratio = bulk["orders_per_s"] / row["orders_per_s"]
-    cpu = {name: r["per_100k_orders"]["client_cpu_s"] + (r["per_100k_orders"]["server_cpu_s"] or 0)
+    cpu = {name: (None if r["per_100k_orders"]["server_cpu_s"] is None else
+                  r["per_100k_orders"]["client_cpu_s"] + r["per_100k_orders"]["server_cpu_s"])
            for name, r in (("bulk", bulk), ("row", row))}
     keys = ("orders", "seconds", "orders_per_s", "rows_per_s", "per_100k_orders")
     return {
@@ -174,7 +175,7 @@ def run(bulk_orders: int = 100_000, row_orders: int = 1_000, customers: int = 5_
             "speedup": round(ratio, 1),
             # the same ratio in CPU seconds (client + server): what the noise of a shared
             # machine's wall clock doesn't move
-            "cpu_speedup": round(cpu["row"] / cpu["bulk"], 1) if cpu["bulk"] else None,
+            "cpu_speedup": round(cpu["row"] / cpu["bulk"], 1) if cpu["bulk"] and cpu["row"] else None,
             "goal_speedup": GOAL_SPEEDUP,
             "goal_bulk_orders_per_s": GOAL_BULK_ORDERS_PER_S,
             "goal_met": ratio >= GOAL_SPEEDUP and bulk["orders_per_s"] >= GOAL_BULK_ORDERS_PER_S,
