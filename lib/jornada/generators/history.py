@@ -579,8 +579,11 @@ def _suspend_checks(conn, *, indexes: bool) -> list[psycopg.sql.Composable]:
         (tables, tables)).fetchall()
     idx = conn.execute(
         "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index i"
-        " where i.indrelid = any(%s::regclass[]) and not exists"
-        " (select 1 from pg_constraint c where c.conindid = i.indexrelid)"
+        " join pg_class c on c.oid = i.indexrelid where i.indrelid = any(%s::regclass[])"
+        # only plain indexes: what CREATE INDEX from pg_get_indexdef gives back whole (not a
+        # replica identity, CLUSTER mark or tablespace, nothing a constraint owns)
+        " and not (i.indisunique or i.indisreplident or i.indisclustered) and c.reltablespace = 0"
+        " and not exists (select 1 from pg_constraint k where k.conindid = i.indexrelid)"
         " order by array_position(%s::regclass[], i.indrelid), 1",
         (tables, tables)).fetchall() if indexes else []
     if not fks and not idx:
