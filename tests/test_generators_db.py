@@ -209,10 +209,90 @@ def test_history_failure_writes_nothing(oltp_clean, monkeypatch):
             raise RuntimeError("disk full (simulated)")
         return fmt
 
+    keys = foreign_keys()
     monkeypatch.setitem(g._HISTORY_FORMAT, "fraudes_confirmadas", broken)
     with pytest.raises(RuntimeError, match="simulated"):
         g.load_history(2_000, seed=1, now=NOW, fraud_rate=0.05, progress=False)
     assert table_counts() == before
+    assert foreign_keys() == keys      # the load had suspended them: back, validated
+
+
+def foreign_keys() -> list[tuple]:
+    """Every foreign key of the OLTP (table, name, definition, validated), then every index
+    (table, name, definition, valid)."""
+    with connect("oltp") as conn:
+        return conn.execute(
+            "select conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated"
+            " from pg_constraint where contype = 'f' order by 1, 2").fetchall() + conn.execute(
+            "select indrelid::regclass::text, indexrelid::regclass::text,"
+            " pg_get_indexdef(indexrelid), indisvalid from pg_index"
+            " where indrelid::regclass::text = any(%s) order by 1, 2", (OLTP_TABLES,)).fetchall()
+
+
+def test_history_load_suspends_foreign_keys_and_restores_them(oltp_clean, monkeypatch):
+    """Same database whether the keys are checked row by row or re-added after the COPY (and the
+    indexes filled row by row or rebuilt)."""
+    from jornada.generators import history
+
+    keys = foreign_keys()
+    assert {(t, d) for t, _, d, _ in keys} >= {
+        ("pedidos", "CREATE INDEX pedidos_dt_venda_idx ON public.pedidos USING btree (dt_venda)"),
+        ("pedidos", "FOREIGN KEY (id_pessoa) REFERENCES pessoas(id)"),
+        ("itens_pedidos", "FOREIGN KEY (id_pedido) REFERENCES pedidos(id) ON DELETE CASCADE"),
+        ("itens_pedidos", "FOREIGN KEY (id_produto) REFERENCES produtos(id)")}
+    g.load_customers(300, seed=4, now=NOW)
+    g.load_history(3_000, seed=4, now=NOW, progress=False)      # empty table: keys suspended
+    assert foreign_keys() == keys
+    g.load_history(1_000, seed=5, now=NOW, progress=False)      # 3× the load: indexes kept
+    assert foreign_keys() == keys
+    suspended = db_hash()
+    init_oltp(reset=True)
+    monkeypatch.setattr(history, "FK_SUSPEND_RATIO", -1)       # never: checked row by row
+    g.load_customers(300, seed=4, now=NOW)
+    g.load_history(3_000, seed=4, now=NOW, progress=False)
+    g.load_history(1_000, seed=5, now=NOW, progress=False)
+    assert db_hash() == suspended
+    assert foreign_keys() == keys
+
+
+def test_history_violating_a_suspended_key_writes_nothing(oltp_clean, monkeypatch):
+    """A row the re-added key rejects fails the whole load; keys and tables as before."""
+    import psycopg
+
+    g.load_customers(100, seed=1, now=NOW)
+    before, keys = table_counts(), foreign_keys()
+    good = g._HISTORY_FORMAT["itens_pedidos"]
+
+    def bad_product(first):
+        def fmt(df):
+            cols = good(first)(df)
+            cols["id_produto"] = cols["id_produto"] + 10_000_000     # no such product
+            return cols
+        return fmt
+
+    monkeypatch.setitem(g._HISTORY_FORMAT, "itens_pedidos", bad_product)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation, match="itens_pedidos"):
+        g.load_history(2_000, seed=1, now=NOW, progress=False)
+    assert table_counts() == before
+    assert foreign_keys() == keys
+
+
+def test_history_load_keeps_row_checks_when_the_tables_are_busy(oltp_clean, monkeypatch):
+    """An open transaction reading pessoas (a notebook mid-query) must not block the load: after
+    FK_LOCK_TIMEOUT it goes on with the keys in place, checked row by row."""
+    from jornada.generators import history
+
+    g.load_customers(100, seed=3, now=NOW)
+    keys = foreign_keys()
+    monkeypatch.setattr(history, "FK_LOCK_TIMEOUT", "200ms")
+    with connect("oltp") as reader:
+        reader.execute("select count(*) from pessoas").fetchone()   # holds its lock until commit
+        stats = g.load_history(1_500, seed=3, now=NOW, progress=False)
+        waiting = reader.execute("select count(*) from pg_locks where not granted").fetchone()[0]
+    assert waiting == 0
+    assert stats["orders"] == 1_500 and table_counts()["pedidos"] == 1_500
+    assert foreign_keys() == keys
+    assert all(v == 0 for v in integrity().values()), integrity()
 
 
 @pytest.mark.parametrize("call", [
