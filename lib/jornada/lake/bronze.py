@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from collections.abc import Callable
 
@@ -218,6 +217,14 @@ def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSI
     t0 = time.monotonic()
     query, writer = start(spark, continuous=continuous, processing_time=processing_time,
                           max_offsets_per_trigger=max_offsets_per_trigger, s=s, log=log)
+    wait(query, continuous, timeout_s)
+    return {"rows": dict(sorted(writer.rows.items())), "events": sum(writer.rows.values()),
+            "batches": writer.batches, "seconds": round(time.monotonic() - t0, 2)}
+
+
+def wait(query, continuous: bool, timeout_s: float | None) -> None:
+    """Block until the query ends (availableNow: caught up; continuous: timeout or a signal);
+    stop it, and raise if it failed."""
     previous = _stop_on_signals(query) if continuous else {}
     try:
         query.awaitTermination(timeout_s)
@@ -227,9 +234,7 @@ def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSI
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if query.exception() is not None:
-        raise RuntimeError(f"the bronze query failed: {query.exception()}")
-    return {"rows": dict(sorted(writer.rows.items())), "events": sum(writer.rows.values()),
-            "batches": writer.batches, "seconds": round(time.monotonic() - t0, 2)}
+        raise RuntimeError(f"the {query.name} query failed: {query.exception()}")
 
 
 def _stop_on_signals(query) -> dict:
@@ -267,13 +272,3 @@ def reset(s: Settings | None = None) -> dict:
     out["_checkpoint"] = s3.delete_prefix(CHECKPOINT_BUCKET, QUERY_NAME + "/", s=s)
     return out
 
-
-def main(argv: list[str] | None = None) -> None:
-    """``python -m jornada.lake.bronze [--continuous]``: one JSON line when it stops."""
-    argv = sys.argv[1:] if argv is None else argv
-    result = run(continuous="--continuous" in argv, log=lambda m: print(m, flush=True))
-    print("JORNADA-RESULT " + json.dumps(result), flush=True)
-
-
-if __name__ == "__main__":
-    main()
