@@ -51,15 +51,33 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def features(spark, oltp_tables):
-    """order_features computed by Spark, collected to pandas, indexed by id_pedido."""
-    from jornada.lake.features import FEATURE_COLUMNS, order_features
+def frames(spark, oltp_tables):
+    return {t: spark.createDataFrame(df) for t, df in oltp_tables.items()}
 
-    frames = {t: spark.createDataFrame(df) for t, df in oltp_tables.items()}
-    out = order_features(frames["pedidos"], frames["itens_pedidos"],
-                         frames["auditoria_pedidos"], frames["enderecos"]).toPandas()
+
+@pytest.fixture(scope="module")
+def features_df(frames):
+    """order_features as a (cached) Spark DataFrame."""
+    from jornada.lake.features import order_features
+
+    return order_features(frames["pedidos"], frames["itens_pedidos"],
+                          frames["auditoria_pedidos"], frames["enderecos"]).cache()
+
+
+@pytest.fixture(scope="module")
+def features(features_df):
+    """order_features collected to pandas, indexed by id_pedido."""
+    from jornada.lake.features import FEATURE_COLUMNS
+
+    out = features_df.toPandas()
     assert tuple(out.columns) == FEATURE_COLUMNS
     return out.set_index("id_pedido", drop=False).sort_index()
+
+
+def _library_orders(oltp_tables) -> pd.DataFrame:
+    """The orders as jornada.fraud.load_orders returns them (its rules' input)."""
+    return oltp_tables["pedidos"].rename(columns={"id": "id_pedido"}).merge(
+        oltp_tables["auditoria_pedidos"][["id_pedido", "dispositivo", "geohash"]], on="id_pedido")
 
 
 def _expected_history(oltp_tables) -> pd.DataFrame:
@@ -142,10 +160,37 @@ def test_history_columns_read_only_earlier_orders(features, oltp_tables):
 
 
 def test_device_differs_is_the_librarys_habitual_device_rule(features, oltp_tables):
-    orders = oltp_tables["pedidos"].rename(columns={"id": "id_pedido"}).merge(
-        oltp_tables["auditoria_pedidos"][["id_pedido", "dispositivo", "geohash"]], on="id_pedido")
-    lib = fraud.device_flags(orders, "habitual").reindex(features.index)
+    lib = fraud.device_flags(_library_orders(oltp_tables), "habitual").reindex(features.index)
     assert features["device_differs"].tolist() == lib.tolist()
+
+
+def test_spark_rules_give_the_librarys_flags_order_by_order(features_df, oltp_tables):
+    from jornada.lake.rules import rule_flags
+
+    got = rule_flags(features_df).toPandas().set_index("id_pedido").sort_index()
+    orders = _library_orders(oltp_tables)
+    location = fraud.location_flags(orders).reindex(got.index)
+    device = fraud.device_flags(orders, "habitual").reindex(got.index)
+    assert got["rule_location"].tolist() == location.tolist()
+    assert got["rule_device"].tolist() == device.tolist()
+    assert got["rule_any"].tolist() == (location | device).tolist()
+    assert location.sum() > 50 and device.sum() > 20 and (location & device).sum() >= 0
+    both = got["rule_location"] & got["rule_device"]
+    assert all(list(r) == ["location", "device"] for r in got.loc[both, "reasons"])
+    assert all(len(r) == 0 for r in got.loc[~got["rule_any"], "reasons"])
+
+
+def test_location_rule_edge_cases_match_the_library(spark):
+    """Blank or missing geohash: never flagged; abroad (no UF): flagged; home states: not."""
+    from jornada.lake.rules import location_rule
+
+    cells = ["6gyf4bf", "75cm2tz", "", "   ", None, "dr5regw", "6gkzwgj"]  # SP, RJ, -, -, -, New York, PR
+    orders = pd.DataFrame({"id_pedido": range(len(cells)), "geohash": cells})
+    pdf = orders.assign(uf=[geo.state_of_geohash(c) if c and c.strip() else None for c in cells])
+    df = spark.createDataFrame(pdf, "id_pedido long, geohash string, uf string")
+    got = df.select(location_rule(df["geohash"], df["uf"]).alias("f")).toPandas()["f"].tolist()
+    assert got == fraud.location_flags(orders).tolist()
+    assert got[2:5] == [False, False, False] and got[5] is True
 
 
 def test_labels_join_apart_with_their_confirmation_time(spark, features, oltp_tables):
