@@ -20,7 +20,7 @@ LAYERS = [
     {"config", "waits", "versions", "kernel"},
     {"db", "kafka", "s3"},
     {"stack"},
-    {"catalog", "geo", "schema", "generators", "fraud", "maps", "browser"},
+    {"catalog", "geo", "schema", "generators", "fraud", "fraud_metrics", "maps", "browser"},
     {"cdc", "warehouse", "lake"},
     {"services", "checks", "course", "exercises", "cli", "orchestration", "lab", "scratch"},
 ]

@@ -27,6 +27,7 @@ TASKS = {  # the check cells of each lesson, in notebook order
     "03": ["count_ops", "rebuild_state", "add_table_to_capture", "consume_all"],
     "04": ["fraud_rate_by_uf", "revenue_by_category_month", "incremental_model", "scd2_version_at"],
     "05": ["taskflow_dag", "quality_gate", "next_runs", "trigger_run"],
+    "06": ["silver_merge", "undo_bad_update", "compact", "reconcile"],
 }
 TASKS_PER_LESSON = 4
 pytestmark = [pytest.mark.notebooks,

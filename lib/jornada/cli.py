@@ -26,6 +26,8 @@ exercises_app = typer.Typer(no_args_is_help=True, help="Exercise notebooks, gene
 app.add_typer(warehouse_app, name="warehouse")
 app.add_typer(course_app, name="course")
 app.add_typer(exercises_app, name="exercises")
+lake_app = typer.Typer(no_args_is_help=True, help="The lakehouse: CDC topics → bronze → silver → gold (Delta on S3).")
+app.add_typer(lake_app, name="lake")
 
 console = Console(stderr=True)
 DEFAULT_NOW = "2026-01-31T12:00:00"
@@ -313,6 +315,71 @@ def warehouse_dbt(ctx: typer.Context) -> None:
     from . import warehouse
 
     _guard(warehouse.dbt, *ctx.args, echo=typer.echo)
+
+
+# ---- lake ----------------------------------------------------------------------------------
+def _lake_stage(stage: str, continuous: bool) -> None:
+    from . import lake
+    from .lake import bronze, silver
+
+    run = {"bronze": bronze.run, "silver": silver.run}[stage]
+    _guard(lake.preflight, needs=("s3", "kafka", "oltp") if stage == "silver" else ("s3", "kafka"))
+    _json(_guard(run, continuous=continuous, log=_say))
+
+
+@lake_app.command("bronze")
+def lake_bronze(continuous: bool = typer.Option(False, "--continuous/--available-now",
+                                                help="keep streaming (processingTime trigger) until "
+                                                     "Ctrl-C/SIGTERM, or catch up and stop (default)")) -> None:
+    """Debezium topics → s3a://bronze/<table> (Structured Streaming, checkpointed)."""
+    _lake_stage("bronze", continuous)
+
+
+@lake_app.command("silver")
+def lake_silver(continuous: bool = typer.Option(False, "--continuous/--available-now",
+                                                help="keep merging as bronze grows, or catch up and stop")) -> None:
+    """bronze → s3a://silver/<table>: MERGE of the latest change per key, guarded by LSN."""
+    _lake_stage("silver", continuous)
+
+
+@lake_app.command("gold")
+def lake_gold() -> None:
+    """silver → s3a://gold/…: the gold tables, rebuilt."""
+    from . import lake
+    from .lake import gold
+
+    _guard(lake.preflight, needs=("s3",))
+    _json(_guard(gold.build))
+
+
+@lake_app.command("refresh")
+def lake_refresh(gate: bool = typer.Option(True, help="fail unless silver's row counts equal the OLTP's")) -> None:
+    """Bronze catch-up → silver → quality gate → gold, in one Spark session."""
+    from . import lake
+
+    try:
+        _json(_guard(lake.refresh, gate=gate, log=_say))
+    except RuntimeError as exc:
+        _fail(str(exc))
+
+
+@lake_app.command("check")
+def lake_check() -> None:
+    """Silver row counts vs the OLTP's (no Spark). Exit 1 when they differ."""
+    from .lake import silver
+
+    report = _guard(silver.compare_with_oltp)
+    _json(report)
+    if report["problems"]:
+        raise typer.Exit(1)
+
+
+@lake_app.command("reset")
+def lake_reset() -> None:
+    """Delete the bronze and silver tables with their checkpoints (gold is rebuilt anyway)."""
+    from .lake import bronze, silver
+
+    _json({"bronze": _guard(bronze.reset), "silver": _guard(silver.reset)})
 
 
 # ---- course, exercises, benchmarks --------------------------------------------------------

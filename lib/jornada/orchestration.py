@@ -38,6 +38,9 @@ WAREHOUSE_RAW = Asset(name="warehouse_raw", uri=postgres_asset_uri(_s.olap, "raw
                       group="liga_sudoers")
 WAREHOUSE_MARTS = Asset(name="warehouse_marts", uri=postgres_asset_uri(_s.olap, "marts", "fato_pedidos"),
                         group="liga_sudoers")
+# the lakehouse's tables are folders of the S3 store (s3a://silver/pedidos …)
+LAKE_SILVER = Asset(name="lake_silver", uri="s3://silver/pedidos", group="liga_sudoers")
+LAKE_GOLD = Asset(name="lake_gold", uri="s3://gold/revenue_by_category_month", group="liga_sudoers")
 del _s
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -139,6 +142,65 @@ def quality_gate(check_fact: bool, max_age_s: float = 3600) -> dict:
     report = warehouse.quality_gate(check_fact=check_fact, max_age_s=max_age_s)
     log(f"quality gate passed: {report}")
     return _jsonable(report)
+
+
+def lake_stage(stage: str) -> dict:
+    """One stage of the lakehouse refresh in its own Spark session (each Airflow task is a
+    process of its own): ``bronze`` / ``silver`` catch up (availableNow) and stop, ``gold``
+    rebuilds its tables."""
+    from jornada import cdc, lake
+    from jornada.lake import bronze, gold, silver
+    from jornada.lake.spark import spark_session
+
+    lake.preflight(needs=("s3",) if stage == "gold" else ("s3", "kafka", "oltp"))
+    out: dict = {}
+    if stage == "bronze":  # the cut-off: every change committed so far is in Kafka
+        out["capture_wait_s"] = round(cdc.wait_for_capture(), 2)
+    spark = spark_session(f"lake-{stage}")
+    try:
+        if stage == "gold":
+            out.update(gold.build(spark))
+        else:
+            out.update({"bronze": bronze.run, "silver": silver.run}[stage](spark, log=log))
+    finally:
+        spark.stop()
+    log(f"lake {stage}: {out}")
+    return _jsonable(out)
+
+
+def lake_gate() -> dict:
+    """Silver holds exactly the OLTP's rows, table by table (delta-rs: no Spark session)."""
+    from jornada.lake import silver
+
+    report = silver.quality_gate()
+    log(f"lake gate passed: {report}")
+    return _jsonable(report)
+
+
+def lake_refresh_tasks():
+    """The refresh as four chained tasks (call inside a @dag function): lake_bronze →
+    lake_silver → lake_gate → lake_gold. Returns (first, last) to chain them into a DAG."""
+    from airflow.sdk import task
+
+    @task
+    def lake_bronze() -> dict:
+        return lake_stage("bronze")
+
+    @task(outlets=[LAKE_SILVER])
+    def lake_silver() -> dict:
+        return lake_stage("silver")
+
+    @task(retries=0)   # a count mismatch is not transient: gold does not build on it
+    def lake_gate_task() -> dict:
+        return lake_gate()
+
+    @task(retries=0, outlets=[LAKE_GOLD])
+    def lake_gold() -> dict:
+        return lake_stage("gold")
+
+    first, last = lake_bronze(), lake_gold()
+    first >> lake_silver() >> lake_gate_task.override(task_id="lake_gate")() >> last
+    return first, last
 
 
 def _jsonable(obj):

@@ -1,0 +1,315 @@
+"""Silver: each OLTP table as it is now, kept by MERGE from bronze's change events.
+
+    >>> from jornada.lake import silver
+    >>> silver.run(spark)                 # availableNow: apply what bronze holds, then stop
+    >>> silver.compare_with_oltp()        # row counts, silver vs OLTP (no Spark: delta-rs)
+
+One streaming query reads every bronze table (``s3a://bronze/<table>``, append-only, so a plain
+Delta stream) and its ``foreachBatch`` MERGEs each table's changes into ``s3a://silver/<table>``.
+Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
+
+1. **Typed**: ``after`` (and, for deletes, ``key``) parsed with the OLTP's column types, read from
+   Postgres's catalogue: numerics are exact strings → ``decimal(p,s)``, timestamps microseconds
+   → ``timestamp`` (sessions run in UTC, so the wall clock is Postgres's), dates days → ``date``.
+2. **Latest change per key** within the batch (by LSN, the Kafka offset breaking ties): MERGE
+   fails when several source rows match one target row, and only the last state matters.
+3. **MERGE** on the primary key, guarded by ``s._lsn > t._lsn``: a change never overwrites a
+   newer one, so a batch applied twice (a restart re-runs the last batch) or an old event
+   arriving late changes nothing. Deletes (``op = 'd'``) delete; the others upsert (``r``
+   snapshot reads, ``c``, ``u``); a delete of a row silver does not hold inserts nothing.
+
+Columns: the OLTP table's columns (same names, Spark types) plus ``_op`` (the change that wrote
+the row), ``_lsn``, ``_offset`` (Kafka), ``_source_ts`` (commit time in Postgres) and
+``_merged_at`` (when silver wrote it; the freshness benchmark reads it). Change Data Feed is on
+(``delta.enableChangeDataFeed``): gold and the lesson read row-level changes with
+``readChangeFeed``. Columns added to the OLTP table appear in silver at the next batch
+(``UPDATE SET *``/``INSERT *`` with schema auto-merge).
+
+Limit worth knowing: deletes are physical. A change older than a delete arriving *after* it
+(never the case with one ordered Kafka partition per table, which is what Debezium writes)
+would re-insert the row; a soft-delete column would guard against that at the price of every
+reader filtering it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from datetime import datetime, UTC
+from functools import reduce
+
+from ..config import Settings, settings as load_settings
+from .bronze import CHECKPOINT_BUCKET, PROCESSING_TIME, checkpoint_path, tables
+from .bronze import table_path as bronze_path
+
+BUCKET = "silver"
+QUERY_NAME = "silver"
+META = ["_op", "_lsn", "_offset", "_source_ts", "_merged_at"]
+META_DDL = ("_op STRING, _lsn BIGINT, _offset BIGINT, _source_ts TIMESTAMP, "
+            "_merged_at TIMESTAMP")
+MAX_FILES_PER_TRIGGER = 64
+
+
+def table_path(table: str) -> str:
+    return f"s3a://{BUCKET}/{table}"
+
+
+# ---- the OLTP's types ------------------------------------------------------------------------
+def catalog(s: Settings | None = None, names: Iterable[str] | None = None) -> dict:
+    """table → TableDef (columns with Postgres types, primary key), from the OLTP's catalogue."""
+    from ..db import connect
+    from ..warehouse.mirror import oltp_catalog
+
+    with connect((s or load_settings()).oltp) as conn:
+        return oltp_catalog(conn, list(names or tables()))
+
+
+def spark_type(pg_type: str) -> str:
+    """A Postgres column type → the Spark SQL type silver stores it as."""
+    t = pg_type.lower()
+    if t.startswith("numeric"):
+        return "DECIMAL" + t[len("numeric"):].replace(" ", "") if "(" in t else "DECIMAL(38,10)"
+    if t.startswith("timestamp"):
+        return "TIMESTAMP"
+    return {"bigint": "BIGINT", "integer": "INT", "smallint": "SMALLINT", "boolean": "BOOLEAN",
+            "date": "DATE", "double precision": "DOUBLE", "real": "FLOAT"}.get(t, "STRING")
+
+
+def _typed(json_col: str, col: str, pg_type: str) -> str:
+    """SQL turning the JSON text of one column (parsed as STRING) into its silver type."""
+    raw = f"{json_col}.`{col}`"
+    kind = spark_type(pg_type)
+    if kind == "TIMESTAMP" and "with time zone" not in pg_type:
+        return f"timestamp_micros(CAST({raw} AS BIGINT))"   # Debezium: µs since the epoch
+    if kind == "DATE":
+        return f"date_from_unix_date(CAST({raw} AS INT))"    # Debezium: days since the epoch
+    return f"CAST({raw} AS {kind})"
+
+
+def ddl(t) -> str:
+    cols = ", ".join(f"`{c}` {spark_type(typ)}" for c, typ in t.columns)
+    return f"{cols}, {META_DDL}"
+
+
+def ensure_tables(spark, defs: dict) -> list[str]:
+    """Create the silver tables that do not exist yet, Change Data Feed on."""
+    from delta.tables import DeltaTable
+
+    created = []
+    for name, t in defs.items():
+        path = table_path(name)
+        if not DeltaTable.isDeltaTable(spark, path):
+            spark.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({ddl(t)}) USING delta "
+                      "TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+            created.append(name)
+    return created
+
+
+# ---- one batch -------------------------------------------------------------------------------
+def changes(bronze_rows, t):
+    """Bronze rows of one table → typed change rows (the table's columns + _op/_lsn/…), with
+    only the latest change per primary key (by LSN, then Kafka offset)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    as_strings = ", ".join(f"`{c}`: STRING" for c, _ in t.columns)
+    df = (bronze_rows.where(F.col("op").isin("r", "c", "u", "d"))
+          .withColumn("_a", F.from_json("after", f"STRUCT<{as_strings}>"))
+          .withColumn("_k", F.from_json("key", f"STRUCT<{as_strings}>")))
+    cols = []
+    for c, typ in t.columns:
+        value = _typed("_a", c, typ)
+        if c in t.pk:   # a delete has no `after`: its key is in the event's key
+            value = f"coalesce({value}, {_typed('_k', c, typ)})"
+        cols.append(F.expr(value).alias(c))
+    typed = df.select(*cols, F.col("op").alias("_op"), F.col("lsn").alias("_lsn"),
+                      F.col("offset").alias("_offset"), F.col("source_ts").alias("_source_ts"))
+    latest = Window.partitionBy(*t.pk).orderBy(F.col("_lsn").desc(), F.col("_offset").desc())
+    return (typed.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
+            .withColumn("_merged_at", F.current_timestamp()))
+
+
+def merge(spark, t, change_rows) -> None:
+    """MERGE one table's latest changes into silver (idempotent: see the module docstring)."""
+    from delta.tables import DeltaTable
+
+    on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in t.pk)
+    newer = "(s._lsn > t._lsn OR (s._lsn = t._lsn AND s._offset > t._offset))"
+    (DeltaTable.forPath(spark, table_path(t.name)).alias("t")
+     .merge(change_rows.alias("s"), on)
+     .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
+     .whenMatchedUpdateAll(condition=f"s._op <> 'd' AND {newer}")
+     .whenNotMatchedInsertAll(condition="s._op <> 'd'")
+     .execute())
+
+
+def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lambda m: None,
+                batch_id: int | None = None) -> dict[str, int]:
+    """Apply a DataFrame of bronze rows (any tables, any number of times) to silver.
+
+    Expects a ``table`` column naming each row's OLTP table (:func:`bronze_rows` adds it).
+    Returns the number of change events seen per table."""
+    from pyspark.sql import functions as F
+
+    bronze_rows = bronze_rows.persist()
+    try:
+        counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
+        for name in [n for n in defs if counts.get(n)]:   # parents first
+            merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name), defs[name]))
+        log(f"silver batch {batch_id}: {dict(sorted(counts.items()))}")
+        return counts
+    finally:
+        bronze_rows.unpersist()
+
+
+def bronze_rows(spark, names: Iterable[str], stream: bool = False):
+    """Every bronze table of ``names`` in one DataFrame (they share a schema), plus ``table``."""
+    from pyspark.sql import functions as F
+
+    read = spark.readStream if stream else spark.read
+    frames = []
+    for name in names:
+        df = read.format("delta")
+        if stream:
+            df = df.option("maxFilesPerTrigger", str(MAX_FILES_PER_TRIGGER))
+        frames.append(df.load(bronze_path(name)).withColumn("table", F.lit(name)))
+    return reduce(lambda a, b: a.unionByName(b), frames)
+
+
+# ---- the stream ------------------------------------------------------------------------------
+def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
+          s: Settings | None = None, log: Callable[[str], None] = lambda m: None):
+    """Start the silver query; returns ``(query, counts)`` (counts fill as batches run)."""
+    from .bronze import ensure_tables as ensure_bronze
+
+    s = s or load_settings()
+    defs = catalog(s)
+    ensure_bronze(spark)
+    ensure_tables(spark, defs)
+    # new OLTP columns reach silver through MERGE's UPDATE SET * / INSERT *
+    spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
+    counts: dict[str, int] = {}
+
+    def each(batch_df, batch_id):
+        for name, n in apply_batch(spark, batch_df, defs, log, batch_id).items():
+            counts[name] = counts.get(name, 0) + n
+
+    stream = (bronze_rows(spark, defs, stream=True).writeStream.queryName(QUERY_NAME)
+              .foreachBatch(each).option("checkpointLocation", checkpoint_path(QUERY_NAME)))
+    stream = (stream.trigger(processingTime=processing_time) if continuous
+              else stream.trigger(availableNow=True))
+    return stream.start(), counts
+
+
+def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
+        timeout_s: float | None = None, s: Settings | None = None,
+        log: Callable[[str], None] = lambda m: None) -> dict:
+    """Apply bronze to silver: catch up and stop (default) or keep going (``continuous``)."""
+    from .bronze import wait
+    from .spark import spark_session
+
+    s = s or load_settings()
+    spark = spark or spark_session("silver", s=s)
+    t0 = time.monotonic()
+    query, counts = start(spark, continuous=continuous, processing_time=processing_time, s=s,
+                          log=log)
+    wait(query, continuous, timeout_s)
+    return {"events": dict(sorted(counts.items())), "seconds": round(time.monotonic() - t0, 2)}
+
+
+def reset(s: Settings | None = None) -> dict:
+    """Delete every silver table and the silver checkpoint (together, like bronze.reset)."""
+    from .. import s3
+
+    s = s or load_settings()
+    out = {t: s3.delete_prefix(BUCKET, t + "/", s=s) for t in tables()}
+    out["_checkpoint"] = s3.delete_prefix(CHECKPOINT_BUCKET, QUERY_NAME + "/", s=s)
+    return out
+
+
+# ---- equal to the OLTP? (no Spark: delta-rs reads the tables) --------------------------------
+def delta_table(table: str, bucket: str = BUCKET, s: Settings | None = None):
+    """The table through delta-rs (``deltalake``), for reads without a Spark session."""
+    from deltalake import DeltaTable
+
+    from .. import s3
+
+    return DeltaTable(f"s3://{bucket}/{table}", storage_options=s3.delta_rs_options(s))
+
+
+def silver_counts(s: Settings | None = None, names: Iterable[str] | None = None) -> dict[str, int]:
+    from deltalake.exceptions import TableNotFoundError
+
+    out = {}
+    for name in names or tables():
+        try:
+            out[name] = delta_table(name, s=s).to_pyarrow_dataset().count_rows()
+        except TableNotFoundError:
+            out[name] = None
+    return out
+
+
+def compare_with_oltp(s: Settings | None = None) -> dict:
+    """Row counts per table in the OLTP and in silver; ``problems`` lists the differences."""
+    from ..schema import table_counts
+
+    s = s or load_settings()
+    oltp = table_counts()
+    lake = silver_counts(s)
+    problems = [f"{t}: OLTP {oltp.get(t)} rows, silver {lake.get(t)}"
+                for t in tables() if oltp.get(t) != lake.get(t)]
+    return {"oltp": oltp, "silver": lake, "problems": problems}
+
+
+def quality_gate(s: Settings | None = None) -> dict:
+    """Raise when silver's row counts differ from the OLTP's (run with a quiet OLTP)."""
+    report = compare_with_oltp(s)
+    if report["problems"]:
+        raise RuntimeError("silver does not equal the OLTP:\n  " + "\n  ".join(report["problems"]))
+    return report
+
+
+def _canonical(value) -> str:
+    """One value as text, the same for Postgres (psycopg) and Delta (pyarrow) values."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, datetime):
+        if value.tzinfo is not None:    # arrow's timestamps are UTC instants; Postgres's naive
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat()
+    return str(value)
+
+
+def digest(rows: Iterable[Iterable]) -> str:
+    """SHA-256 of a set of rows (order-free): each row's values canonicalised, rows sorted."""
+    lines = sorted("\x1f".join(_canonical(v) for v in row) for row in rows)
+    h = hashlib.sha256()
+    for line in lines:
+        h.update(line.encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def oltp_digest(table: str, columns: list[str], s: Settings | None = None) -> tuple[int, str]:
+    """(rows, digest) of the OLTP table's ``columns``."""
+    from ..db import connect
+
+    with connect((s or load_settings()).oltp) as conn:
+        rows = conn.execute(f"select {', '.join(columns)} from {table}").fetchall()
+    return len(rows), digest(rows)
+
+
+def silver_digest(table: str, columns: list[str], s: Settings | None = None) -> tuple[int, str]:
+    """(rows, digest) of the silver table's ``columns``, read with delta-rs."""
+    data = delta_table(table, s=s).to_pyarrow_table(columns=columns).to_pylist()
+    return len(data), digest([row[c] for c in columns] for row in data)
+
+
+def compare_content(s: Settings | None = None, names: Iterable[str] | None = None) -> dict:
+    """Per table: (rows, digest) in the OLTP and in silver over the OLTP's columns."""
+    s = s or load_settings()
+    defs = catalog(s, names)
+    return {name: {"oltp": oltp_digest(name, t.column_names, s),
+                   "silver": silver_digest(name, t.column_names, s)} for name, t in defs.items()}
+
