@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from jornada import browser, fraud, maps
-from jornada import generators as g
-from test_maps_browser import NOW, OUT, STATE_JS, _click_a_marker, _expected, _png_size, ready  # noqa: F401
+from test_maps_browser import (  # noqa: F401  (ready: the fixture, shared)
+    OUT, STATE_JS, _click_a_marker, _expected, _png_size, generated_orders, ready)
 
 pytestmark = pytest.mark.browser
 
@@ -17,11 +17,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def alerts():
     """A generated shop scored like the scorer does: rules + a noisy score, alert above 0.5."""
-    customers = g.generate_customers(500, seed=3, now=NOW)
-    h = g.generate_history(customers, g.catalogue_products(), 5_000, seed=3, now=NOW,
-                           fraud_rate=0.03, max_days=60)
-    orders = (h["pedidos"].rename(columns={"id": "id_pedido"})
-              .merge(h["auditoria_pedidos"].drop(columns="dt_venda"), on="id_pedido"))
+    orders, labels = generated_orders(500, 5_000, seed=3, fraud_rate=0.03, max_days=60)
     loc = fraud.location_flags(orders).to_numpy()
     dev = fraud.device_flags(orders, "habitual").to_numpy()
     rng = np.random.default_rng(3)
@@ -30,7 +26,7 @@ def alerts():
                for a, b, s in zip(loc, dev, score)]
     table = orders.assign(score=score, alert=score >= 0.5, reasons=reasons, model_version="20260101-test",
                           uf=None)
-    return table, h["fraudes_confirmadas"]
+    return table, labels
 
 
 @pytest.fixture(scope="module")
