@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from jornada import fraud
+from jornada import fraud, geo
 from jornada import generators as g
-from jornada.db import connect
+from jornada.db import connect, query_df, scalar
 from jornada.schema import OLTP_TABLES, init_oltp, table_counts
 
 pytestmark = pytest.mark.services
@@ -84,7 +84,7 @@ def test_history_rates_integrity_and_rules(oltp_clean):
 
     summary = fraud.fraud_summary()
     assert 0.005 <= summary["rate"] <= 0.02, summary
-    assert summary["by_type"]["localizacao"] > 0 and summary["by_type"]["dispositivo"] > 0
+    assert min(summary["by_type"].values()) > 0, summary    # location, device and takeover
     with connect("oltp") as conn:
         span = conn.execute("select min(dt_venda), max(dt_venda) from pedidos").fetchone()
         late = conn.execute("select count(*) from fraudes_confirmadas f join pedidos p"
@@ -98,7 +98,10 @@ def test_history_rates_integrity_and_rules(oltp_clean):
     result = fraud.evaluate(fraud.all_flags(orders), fraud.load_labels())
     print(result.round(3).to_string())
     for rule in ("location", "device_habitual"):
-        assert result.loc[rule, "precision"] >= 0.95 and result.loc[rule, "recall"] >= 0.95
+        # every fraud of its own kind, but false alarms from travellers and phone changers, and
+        # blind to account takeovers
+        assert result.loc[rule, "recall"] == 1.0 and 0.2 < result.loc[rule, "precision"] < 0.8
+        assert result.loc[rule, "recall_any"] < 0.6
 
     # the sequence was moved past the reserved block: ordinary inserts continue after it
     s = g.run_stream(count=5, seed=1, progress=False)
@@ -133,11 +136,46 @@ def test_stream_orders_customers_and_fraud(oltp_clean):
             "select count(*) from pessoas c where c.created_at >= '2025-06-02' and c.created_at <>"
             " (select min(dt_venda) from pedidos p where p.id_pessoa = c.id)").fetchone()[0]
         assert odd == 0
-    # the stream's frauds are caught by the rules too
+    # the stream's location and device frauds are caught by the rules too
     result = fraud.evaluate(fraud.all_flags(fraud.load_orders()), fraud.load_labels())
-    assert result.loc["location", "recall"] == 1.0 and result.loc["location", "precision"] == 1.0
-    assert result.loc["device_habitual", "precision"] >= 0.95
-    assert result.loc["device_habitual", "recall"] >= 0.95
+    assert result.loc["location", "recall"] == 1.0 and result.loc["device_habitual", "recall"] == 1.0
+
+
+def test_stream_ground_truth_kinds(oltp_clean):
+    """Stream fraud ~5 %, split as GroundTruth says; takeovers come in bursts on the customer's
+    own device and area; honest travellers order from another state."""
+    g.load_customers(800, seed=8, now=NOW)
+    g.load_history(4_000, seed=8, now=NOW, progress=False)
+    first = 4_001
+    ticks = iter(range(10**6))
+    clock = lambda: datetime(2025, 6, 2) + timedelta(seconds=next(ticks))  # noqa: E731
+    stats = g.run_stream(count=3_000, seed=8, progress=False, clock=clock)
+    assert 0.035 <= stats["fraud_rate"] <= 0.065, stats
+    share = {k: v / sum(stats["frauds"].values()) for k, v in stats["frauds"].items()}
+    truth = g.DEFAULT_TRUTH
+    assert share["localizacao"] == pytest.approx(truth.location, abs=0.12), share
+    assert share["dispositivo"] == pytest.approx(truth.device, abs=0.12), share
+    assert share["conta_invadida"] == pytest.approx(truth.takeover, abs=0.1), share
+    o = query_df(
+        "select p.id, p.id_pessoa, p.valor_total, a.dispositivo, a.geohash, e.uf, f.tipo_fraude"
+        " from pedidos p join auditoria_pedidos a on a.id_pedido = p.id"
+        " join enderecos e on e.id_pessoa = p.id_pessoa"
+        " left join fraudes_confirmadas f on f.id_pedido = p.id where p.id >= %s order by p.id",
+        (first,))
+    o["state"] = geo.states_of_geohash(o["geohash"])
+    tk = o[o["tipo_fraude"] == "conta_invadida"]
+    assert (tk["state"] == tk["uf"]).all()
+    # a burst: the same account again within a few orders
+    gaps = tk.groupby("id_pessoa")["id"].diff().dropna()
+    assert len(gaps) >= len(tk) / 2 and gaps.median() <= 4
+    honest = o[o["tipo_fraude"].isna()]
+    assert tk["valor_total"].astype(float).median() > 5 * honest["valor_total"].astype(float).median()
+    travellers = honest[honest["state"] != honest["uf"]]
+    assert len(travellers) > 0 and not travellers["state"].isin(["SP", "MG", "RJ"]).any()
+    # labels arrive days later
+    lag = scalar("select min(f.confirmada_em - p.dt_venda) from fraudes_confirmadas f"
+                 " join pedidos p on p.id = f.id_pedido where p.id >= %s", (first,))
+    assert lag >= timedelta(days=2)
 
 
 def test_stream_interrupted_leaves_whole_orders(oltp_clean):

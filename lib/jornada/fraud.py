@@ -19,6 +19,11 @@ the rules.
      back with the same device).
 
    A customer's first order has no history: never flagged.
+
+The labels are not what the rules look for (see :mod:`jornada.generators`): honest travellers and
+phone changes make the rules raise false alarms, and account takeovers (``conta_invadida``: own
+device, own area) slip past both. :func:`evaluate` therefore scores each rule both against its
+own fraud type and against any fraud, and :func:`confusion` counts the four cells per rule.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 HOME_STATES = frozenset({"SP", "MG", "RJ"})
+# the kinds of confirmed fraud (fraudes_confirmadas.tipo_fraude; the OLTP schema checks the list)
+FRAUD_TYPES = ("localizacao", "dispositivo", "conta_invadida")
 DEVICE_VARIANTS = ("habitual", "previous", "never_seen")
 RULE_TYPES = {"location": "localizacao", "localizacao": "localizacao",
               "device": "dispositivo", "dispositivo": "dispositivo"}
@@ -153,7 +160,8 @@ def evaluate(flags: dict[str, pd.Series], labels: pd.DataFrame,
     A rule is scored against its own fraud type, taken from ``types`` or from its name
     ("location…" → localizacao, "device…" → dispositivo). One row per rule with: orders, flagged,
     fraud_type, positives (labelled frauds of that type among the orders), true_positives,
-    precision, recall, f1, and precision_any (share of flagged orders that are any fraud).
+    precision, recall, f1, precision_any (share of flagged orders that are any fraud),
+    positives_any (all labelled frauds among the orders) and recall_any (share of them flagged).
     """
     lab = labels.set_index("id_pedido")["tipo_fraude"] if len(labels) else pd.Series(dtype=object)
     rows = []
@@ -175,7 +183,28 @@ def evaluate(flags: dict[str, pd.Series], labels: pd.DataFrame,
         rows.append({"rule": name, "fraud_type": tipo, "orders": int(f.size), "flagged": flagged,
                      "positives": positives, "true_positives": tp, "precision": precision,
                      "recall": recall, "f1": f1,
-                     "precision_any": int((f & anyf).sum()) / flagged if flagged else float("nan")})
+                     "precision_any": int((f & anyf).sum()) / flagged if flagged else float("nan"),
+                     "positives_any": int(anyf.sum()),
+                     "recall_any": (int((f & anyf).sum()) / int(anyf.sum()) if anyf.any()
+                                    else float("nan"))})
+    return pd.DataFrame(rows).set_index("rule")
+
+
+def confusion(flags: dict[str, pd.Series], labels: pd.DataFrame) -> pd.DataFrame:
+    """Per rule, the confusion table against ANY confirmed fraud: true_pos (flagged fraud),
+    false_pos (flagged honest order), false_neg (missed fraud), true_neg, plus the missed frauds
+    by type (``missed_<tipo>``) — which kinds of fraud a rule cannot see."""
+    lab = labels.set_index("id_pedido")["tipo_fraude"] if len(labels) else pd.Series(dtype=object)
+    rows = []
+    for name, flag in flags.items():
+        f = flag.astype(bool).to_numpy()
+        truth = lab.reindex(flag.index)
+        fr = truth.notna().to_numpy()
+        row = {"rule": name, "true_pos": int((f & fr).sum()), "false_pos": int((f & ~fr).sum()),
+               "false_neg": int((~f & fr).sum()), "true_neg": int((~f & ~fr).sum())}
+        for tipo in FRAUD_TYPES:
+            row[f"missed_{tipo}"] = int((~f & (truth == tipo).to_numpy()).sum())
+        rows.append(row)
     return pd.DataFrame(rows).set_index("rule")
 
 
@@ -197,5 +226,5 @@ def fraud_summary(which: str = "oltp") -> dict:
                                     " group by 1 order by 1").fetchall())
     total = sum(by_type.values())
     return {"orders": orders, "frauds": total,
-            "by_type": {t: by_type.get(t, 0) for t in ("localizacao", "dispositivo")},
+            "by_type": {t: by_type.get(t, 0) for t in FRAUD_TYPES},
             "rate": round(total / orders, 4) if orders else 0.0}

@@ -24,6 +24,7 @@ import pandas as pd
 import psycopg
 
 from ..db import connect
+from ..fraud import FRAUD_TYPES
 from . import TaskFailed, call, expect, passed
 
 # Tasks that passed in this kernel (the solution notebook records them).
@@ -38,7 +39,7 @@ CHECK_DATA = (
     "a transaction that is rolled back. Your own OLTP database is not touched")
 
 PLANT_AT = datetime(2026, 1, 31, 12, 0, 0)
-TYPES = ("localizacao", "dispositivo")
+TYPES = FRAUD_TYPES   # localizacao, dispositivo, conta_invadida (the takeovers the rules miss)
 PLANTED_ORDERS = 40
 
 
@@ -111,7 +112,7 @@ def _as_rates(got, fn_name: str) -> dict[str, float]:
 def task_fraud_rate_by_type(fn) -> None:
     """fn(conn) -> {tipo_fraude: share of ALL orders that are confirmed frauds of that type}."""
     with _snapshot() as conn:
-        _plant_orders(conn, PLANTED_ORDERS, {"localizacao": 1, "dispositivo": 3})
+        _plant_orders(conn, PLANTED_ORDERS, {"localizacao": 1, "dispositivo": 3, "conta_invadida": 2})
         total = conn.execute("select count(*) from pedidos").fetchone()[0]
         by_type = dict(conn.execute("select tipo_fraude, count(*) from fraudes_confirmadas"
                                     " group by tipo_fraude").fetchall())

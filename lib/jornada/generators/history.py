@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .. import catalog
-from .params import _naive_utc, validate
-from .traits import GEOHASH_PRECISION, _fraud_points, _scatter, activity_weight, ddd_of, fraud_device, habitual_device, phone_of
+from .params import DEFAULT_TRUTH, GroundTruth, _naive_utc, validate
+from .traits import GEOHASH_PRECISION, _fraud_points, _scatter, activity_weight, current_device, ddd_of, fraud_device, phone_of
 from .customers import _TAG_HISTORY, generate_customers
 
 
@@ -21,10 +21,18 @@ from .customers import _TAG_HISTORY, generate_customers
 # Orders (pure)
 # ---------------------------------------------------------------------------------------------
 
-LEGIT, LOCATION, DEVICE = 0, 1, 2
-TIPO_FRAUDE = {LOCATION: "localizacao", DEVICE: "dispositivo"}
+LEGIT, LOCATION, DEVICE, TAKEOVER = 0, 1, 2, 3
+TIPO_FRAUDE = {LOCATION: "localizacao", DEVICE: "dispositivo", TAKEOVER: "conta_invadida"}
 ORDER_RADIUS_KM = 3.0          # legit orders come from within this distance of home
 REPEAT_SHARE = 0.35            # device frauds whose fraudster returns for the next order
+EXPENSIVE_QUANTILE = 0.8       # an account takeover buys from the dearest 20 % of the catalogue
+TAKEOVER_ITEMS = (2, 5)        # … 2..5 of them (a legit basket has 1..5 items of its profile)
+# Orders per hour of the day, Brasília time (UTC-3; dt_venda is UTC): the shop sleeps at night.
+_HOUR_W = np.array([0.6, 0.3, 0.2, 0.15, 0.15, 0.2, 0.4, 0.8, 1.2, 1.5, 1.6, 1.7,
+                    1.8, 1.6, 1.5, 1.5, 1.6, 1.8, 2.0, 2.2, 2.2, 2.0, 1.6, 1.1])
+_HOUR_P = _HOUR_W / _HOUR_W.sum()
+TAKEOVER_HOURS = (1, 5)        # history takeovers happen 01:00–04:59 Brasília, when few shop
+BRT_OFFSET_S = 3 * 3600        # UTC = Brasília + 3 h
 _ITEMS_P = np.array([0.34, 0.27, 0.19, 0.12, 0.08])   # 1..5 distinct items per order
 _QTDE_P = np.array([0.68, 0.22, 0.10])                 # 1..3 units per item
 _PROFILE_KEYS = [(s, label) for s in ("M", "F") for _, _, label in catalog.AGE_BANDS]
@@ -51,6 +59,11 @@ def _product_pools(produtos: pd.DataFrame) -> list[tuple[np.ndarray, np.ndarray]
             idx = np.arange(len(produtos))
         w = (np.maximum(cents[idx], 100.0) / 100.0) ** -0.35   # cheaper things sell more often
         pools.append((idx, w / w.sum()))
+    # the last pool, after the profiles: what an account takeover buys (any profile, the dearest)
+    dear = np.flatnonzero(cents >= np.quantile(cents, EXPENSIVE_QUANTILE))
+    if dear.size < 5:
+        dear = np.argsort(-cents, kind="stable")[:max(5, dear.size)]
+    pools.append((dear, np.full(dear.size, 1.0 / dear.size)))
     return pools
 
 
@@ -107,18 +120,25 @@ def _customer_arrays(customers: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def _build_orders(rng: np.random.Generator, cust: dict[str, np.ndarray], ci: np.ndarray,
-                  dt: np.ndarray, kind: np.ndarray, produtos: pd.DataFrame, pools) -> dict:
+                  dt: np.ndarray, kind: np.ndarray, produtos: pd.DataFrame, pools,
+                  rank: np.ndarray | None = None, truth: GroundTruth = DEFAULT_TRUTH) -> dict:
     """Everything about a set of orders once customer (row ``ci`` of ``cust``), date and fraud
     kind are decided.
 
-    Returns arrays: dispositivo, geohash, telefone, and the items (order position, product id,
-    qtde, unit and total cents) plus each order's total in cents.
+    ``rank``: how many orders each customer placed before this one (decides whether a device
+    changer already uses the new phone; None = 0). ``truth``: the travel and device-change shares.
+    Returns arrays: dispositivo, geohash, telefone, travel (honest order from another state), and
+    the items (order position, product id, qtde, unit and total cents) plus each order's total in
+    cents.
     """
     n = ci.size
     cust_id = cust["id"][ci]
-    # where: near home for legit and device fraud, a fraud place for location fraud
+    rank = np.zeros(n, dtype=np.int64) if rank is None else np.asarray(rank, dtype=np.int64)
+    # where: near home, except location fraud (a fraud place) and honest travellers (another
+    # state: the same cities, minus abroad)
+    travel = (kind == LEGIT) & (rng.random(n) < truth.travel)
     geohash = np.empty(n, dtype=object)
-    near = np.flatnonzero(kind != LOCATION)
+    near = np.flatnonzero((kind != LOCATION) & ~travel)
     if near.size:
         c = ci[near]
         geohash[near] = _scatter(rng, cust["lat"][c], cust["lon"][c], ORDER_RADIUS_KM,
@@ -126,16 +146,25 @@ def _build_orders(rng: np.random.Generator, cust: dict[str, np.ndarray], ci: np.
     far = np.flatnonzero(kind == LOCATION)
     if far.size:
         geohash[far] = _fraud_points(rng, far.size)[0]
-    # which device: habitual, except in device fraud
-    dispositivo = habitual_device(cust_id)
+    away = np.flatnonzero(travel)
+    if away.size:
+        geohash[away] = _fraud_points(rng, away.size, domestic=True)[0]
+    # which device: the customer's own (the new phone once a changer switched), except in
+    # device fraud
+    dispositivo = current_device(cust_id, rank, truth.device_change)
     dev = kind == DEVICE
     if dev.any():
         dispositivo[dev] = fraud_device(cust_id[dev])
     telefone = cust["telefone"][ci]
 
-    # what: products by profile (sex × age band at the order date)
+    # what: products by profile (sex × age band at the order date); an account takeover buys
+    # 2..5 of the dearest products, whoever the customer is
     profile = _profile_codes(cust["sexo"][ci], _age_at(cust["dt_nasc"][ci], dt))
     n_items = rng.choice(5, size=n, p=_ITEMS_P) + 1
+    tk = kind == TAKEOVER
+    if tk.any():
+        profile = np.where(tk, len(pools) - 1, profile)
+        n_items = np.where(tk, np.clip(n_items + 1, *TAKEOVER_ITEMS), n_items)
     slots = _sample_items(rng, profile, n_items, pools)
     used = slots >= 0
     order_pos = np.repeat(np.arange(n), n_items)
@@ -145,7 +174,7 @@ def _build_orders(rng: np.random.Generator, cust: dict[str, np.ndarray], ci: np.
     qtde = np.where(cents >= 100_000, 1, qtde)            # nobody buys three motorcycles
     total = qtde * cents
     return {
-        "dispositivo": dispositivo, "geohash": geohash, "telefone": telefone,
+        "dispositivo": dispositivo, "geohash": geohash, "telefone": telefone, "travel": travel,
         "item_order": order_pos, "item_produto": produtos["id"].to_numpy(dtype=np.int64)[prod_row],
         "item_qtde": qtde, "item_unit": cents, "item_total": total,
         "order_total": np.bincount(order_pos, weights=total, minlength=n).astype(np.int64),
@@ -160,23 +189,42 @@ def _group_rank(group: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arange(n) - first, first
 
 
-def _choose_kinds(rng: np.random.Generator, cust: np.ndarray, fraud_rate: float) -> np.ndarray:
-    """Fraud kind per order; orders must already be in chronological order (ids ascending).
+def _device_split(truth: GroundTruth) -> float:
+    """Share of the first-drawn location/device frauds that are device frauds, so that after
+    the returning fraudsters (REPEAT_SHARE more device frauds) device : location is as asked."""
+    d, loc = truth.device, truth.location
+    return d / (d + loc * (1 + REPEAT_SHARE)) if d + loc > 0 else 0.0
 
+
+def _choose_kinds(rng: np.random.Generator, cust: np.ndarray, fraud_rate: float,
+                  takeover: np.ndarray | None = None,
+                  truth: GroundTruth = DEFAULT_TRUTH) -> tuple[np.ndarray, np.ndarray]:
+    """Fraud kind per order, and each order's rank among its customer's orders (0 = first);
+    orders must already be in chronological order (ids ascending).
+
+    ``takeover``: the orders already chosen as account takeovers (None: none); the others are
+    drawn as location or device frauds at the rate that keeps all frauds at ``fraud_rate``.
     Device fraud only where the customer has an earlier order, never so often that the
     fraudster's device would become the customer's most frequent one; a share of device frauds
     are followed by the same fraudster on the customer's next order.
     """
     n = cust.size
+    takeover = np.zeros(n, dtype=bool) if takeover is None else np.asarray(takeover, dtype=bool)
     perm = np.argsort(cust, kind="stable")           # by customer, then chronological
     rank, first = _group_rank(cust[perm])
+    tk_s = takeover[perm]
     eligible = rank >= 1
-    share_dev = 1 / (2 + REPEAT_SHARE)     # so that device frauds, returns included, are ~half
-    base = fraud_rate / (1 + share_dev * REPEAT_SHARE)
+    share_dev = _device_split(truth)
+    # the rate of location/device frauds among the orders that are not takeovers, so that all
+    # frauds together come to fraud_rate
+    p_tk = float(takeover.mean()) if n else 0.0
+    rest = max(fraud_rate - p_tk, 0.0) / max(1.0 - p_tk, 1e-9)
+    base = rest / (1 + share_dev * REPEAT_SHARE)
     u, v, w = rng.random(n), rng.random(n), rng.random(n)
     p_dev = min(1.0, share_dev / max(eligible.mean(), 1e-9)) if n else 0.0
-    fraud = u < base
+    fraud = (u < base) & ~tk_s
     kind_s = np.where(fraud, np.where(eligible & (v < p_dev), DEVICE, LOCATION), LEGIT)
+    kind_s[tk_s] = TAKEOVER
     # the fraudster comes back for the customer's next order
     nxt = np.flatnonzero((kind_s[:-1] == DEVICE) & (w[:-1] < REPEAT_SHARE)
                          & (first[1:] == first[:-1]) & (kind_s[1:] == LEGIT))
@@ -195,19 +243,41 @@ def _choose_kinds(rng: np.random.Generator, cust: np.ndarray, fraud_rate: float)
         kind_s[bad] = LEGIT
     kind = np.empty(n, dtype=np.int64)
     kind[perm] = kind_s
-    return kind
+    rank_c = np.empty(n, dtype=np.int64)
+    rank_c[perm] = rank
+    return kind, rank_c
+
+
+def _time_of_day(rng: np.random.Generator, dt: np.ndarray, night: np.ndarray, now_s,
+                 max_days: int) -> np.ndarray:
+    """Move each sale to an hour drawn from the shop's daily profile (``night``: an hour of
+    TAKEOVER_HOURS instead), same Brasília day, kept inside the window 1..max_days days back."""
+    n = dt.size
+    hour = rng.choice(24, size=n, p=_HOUR_P)
+    hour = np.where(night, rng.integers(*TAKEOVER_HOURS, size=n), hour)
+    sec = (hour * 3600 + rng.integers(0, 3600, size=n)).astype("timedelta64[s]")
+    offset = np.timedelta64(BRT_OFFSET_S, "s")
+    local_day = (dt - offset).astype("datetime64[D]").astype("datetime64[s]")
+    cand = local_day + sec + offset
+    lo = now_s - np.timedelta64(max_days * 86400, "s")
+    hi = now_s - np.timedelta64(86400, "s")
+    day = np.timedelta64(86400, "s")
+    cand = np.where(cand > hi, cand - day, np.where(cand < lo, cand + day, cand))
+    return np.where((cand >= lo) & (cand <= hi), cand, dt)
 
 
 def generate_history(customers: pd.DataFrame, produtos: pd.DataFrame, orders: int, *, seed: int,
                      now: datetime, fraud_rate: float = 0.01, max_days: int = 180,
-                     first_id: int = 1) -> dict[str, pd.DataFrame]:
+                     first_id: int = 1,
+                     truth: GroundTruth = DEFAULT_TRUTH) -> dict[str, pd.DataFrame]:
     """Historical orders for the given customers and products (pure: no database).
 
     ``customers``: id, sexo, dt_nasc, uf, cidade, geohash (one row per customer, any order — they
     are sorted by id here). ``produtos``: id, categoria, cents. Orders are dated 1..max_days days
     before ``now`` (whole seconds) and numbered from ``first_id`` in date order. Returns the
     DataFrames pedidos, itens_pedidos, auditoria_pedidos and fraudes_confirmadas, with money in
-    integer cents (columns ``*_cents``).
+    integer cents (columns ``*_cents``). ``truth``: the fraud mix and the honest surprises
+    (travellers, phone changes), see :class:`GroundTruth`.
     """
     validate(count=orders, fraud_rate=fraud_rate, max_days=max_days)
     if customers.empty:
@@ -226,14 +296,17 @@ def generate_history(customers: pd.DataFrame, produtos: pd.DataFrame, orders: in
     now_s = np.datetime64(now.replace(microsecond=0), "s")
     back = rng.integers(86400, max_days * 86400 + 1, size=orders)
     dt = now_s - back.astype("timedelta64[s]")
+    # account takeovers are chosen first: they happen at night, so they move in time
+    takeover = rng.random(orders) < fraud_rate * truth.takeover
+    dt = _time_of_day(rng, dt, takeover, now_s, max_days)
     chrono = np.lexsort((np.arange(orders), dt))       # ids follow the sale date
-    ci, dt = ci[chrono], dt[chrono]
+    ci, dt, takeover = ci[chrono], dt[chrono], takeover[chrono]
     order_id = first_id + np.arange(orders, dtype=np.int64)
 
-    kind = _choose_kinds(rng, ci, fraud_rate)
+    kind, rank = _choose_kinds(rng, ci, fraud_rate, takeover, truth)
     cust_id = ids[ci]
     built = _build_orders(rng, _customer_arrays(cust_df), ci, dt, kind, produtos,
-                          _product_pools(produtos))
+                          _product_pools(produtos), rank, truth)
 
     dt_us = dt.astype("datetime64[us]")
     pedidos = pd.DataFrame({"id": order_id, "id_pessoa": cust_id, "dt_venda": dt_us,
@@ -543,11 +616,13 @@ def _reserve_order_ids(conn, n: int) -> int:
 
 
 def load_history(orders: int, *, seed: int, now: datetime, fraud_rate: float = 0.01,
-                 max_days: int = 180, progress: bool = True) -> dict:
+                 max_days: int = 180, progress: bool = True,
+                 truth: GroundTruth = DEFAULT_TRUTH) -> dict:
     """Bulk-load ``orders`` past orders for the customers and products already in the database.
 
     Orders are dated 1..``max_days`` days before ``now``; ~``fraud_rate`` of them are frauds
-    (about half ``localizacao``, half ``dispositivo``), labelled in ``fraudes_confirmadas``.
+    (by default 40 % ``localizacao``, 40 % ``dispositivo``, 20 % ``conta_invadida``: see
+    :class:`GroundTruth`), labelled in ``fraudes_confirmadas``.
     Everything is generated in memory with numpy/pandas, then COPYed into pedidos,
     itens_pedidos, auditoria_pedidos and fraudes_confirmadas in ONE transaction: on any error
     nothing is written. Order ids are a block reserved up front (see ``_reserve_order_ids``);
@@ -563,7 +638,8 @@ def load_history(orders: int, *, seed: int, now: datetime, fraud_rate: float = 0
         produtos = _read_products(conn)
         conn.commit()
         data = generate_history(customers, produtos, orders, seed=seed, now=now,
-                                fraud_rate=fraud_rate, max_days=max_days, first_id=0)
+                                fraud_rate=fraud_rate, max_days=max_days, first_id=0,
+                                truth=truth)
         first = _reserve_order_ids(conn, orders)
         total_rows = sum(len(df) for df in data.values())
         with _progress(progress, "history (rows)", total_rows) as bar, conn.transaction(), \
@@ -575,7 +651,7 @@ def load_history(orders: int, *, seed: int, now: datetime, fraud_rate: float = 0
     rows = orders * 2 + n_items + len(data["fraudes_confirmadas"])
     return _stats(t0, rows, orders=orders, items=n_items, first_id=first,
                   last_id=first + orders - 1,
-                  frauds={t: int(frauds.get(t, 0)) for t in ("localizacao", "dispositivo")},
+                  frauds={t: int(frauds.get(t, 0)) for t in TIPO_FRAUDE.values()},
                   fraud_rate=round(len(data["fraudes_confirmadas"]) / orders, 4))
 
 

@@ -3,11 +3,47 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 from datetime import datetime, UTC
 
 import numpy as np
 
 
+# ---------------------------------------------------------------------------------------------
+# Ground truth: which frauds happen, and which honest behaviour looks like fraud to the rules
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """How the simulated shop's frauds and honest surprises are mixed (issue 10 §1).
+
+    Real confirmed fraud (chargebacks) is not what the two rules of :mod:`jornada.fraud` look
+    for, so the generators do not make it so:
+
+    * ``location``, ``device``, ``takeover`` — shares of the frauds (they sum to 1).
+      ``localizacao``: from outside SP/MG/RJ on the customer's own device; ``dispositivo``: from
+      home on a device that is not the customer's; ``conta_invadida`` (account takeover): from
+      home AND on the customer's own device — invisible to both rules — but with an unusual
+      basket (expensive products), at night (history) or in a burst of orders (stream).
+    * ``travel`` — share of the honest orders placed while travelling: from another state, on the
+      habitual device (the location rule's false alarms).
+    * ``device_change`` — share of customers who replace their phone after a few orders; the new
+      phone then becomes habitual (the device rule's false alarms until it does).
+    """
+    location: float = 0.40
+    device: float = 0.40
+    takeover: float = 0.20
+    travel: float = 0.006
+    device_change: float = 0.04
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not _is_number(v) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"GroundTruth.{f.name} must be a share between 0 and 1, got {v!r}")
+        if not math.isclose(self.location + self.device + self.takeover, 1.0, abs_tol=1e-9):
+            raise ValueError("GroundTruth: the fraud shares location + device + takeover must sum "
+                             f"to 1, got {self.location + self.device + self.takeover:g}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,3 +118,6 @@ def _naive_utc(now: datetime) -> datetime:
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime (the stream's default clock)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+DEFAULT_TRUTH = GroundTruth()   # after _is_number: its check runs at import

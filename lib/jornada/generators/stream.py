@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import signal
 import threading
 import time
@@ -12,16 +13,18 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .params import _naive_utc, utcnow, validate
+from .params import DEFAULT_TRUTH, GroundTruth, _naive_utc, utcnow, validate
 from .traits import activity_weight
 from .customers import _TAG_STREAM, generate_customers
-from .history import DEVICE, LEGIT, LOCATION, REPEAT_SHARE, TIPO_FRAUDE, _build_orders, _customer_arrays, _product_pools, _progress, _read_customers, _read_products, _stats
+from .history import DEVICE, LEGIT, LOCATION, REPEAT_SHARE, TAKEOVER, TIPO_FRAUDE, _build_orders, _customer_arrays, _device_split, _product_pools, _progress, _read_customers, _read_products, _stats
 
 
 # Stream: current-time orders, one transaction each
 # ---------------------------------------------------------------------------------------------
 
 STREAM_BATCH = 256   # orders decided together (vectorised), then inserted one transaction each
+BURST = (1, 3)       # an account takeover is followed by 1..3 more orders of the same fraudster…
+BURST_GAP = (1, 4)   # …each 1..4 orders later (seconds apart at a few orders per second)
 
 _SQL_PESSOA = ("insert into pessoas (id, nome, sexo, dt_nasc, created_at, updated_at)"
                " values (%s, %s, %s, %s, %s, %s)")
@@ -44,8 +47,10 @@ def _dec(cents: int) -> Decimal:
 class _StreamSource:
     """Decides stream orders in vectorised batches; keeps what it needs to know in memory."""
 
-    def __init__(self, conn, *, seed: int, fraud_rate: float, new_customer_share: float):
+    def __init__(self, conn, *, seed: int, fraud_rate: float, new_customer_share: float,
+                 truth: GroundTruth = DEFAULT_TRUTH):
         self.seed, self.fraud_rate, self.new_share = seed, fraud_rate, new_customer_share
+        self.truth = truth
         cust = _read_customers(conn)
         self.produtos = _read_products(conn)
         if self.produtos.empty:
@@ -68,7 +73,14 @@ class _StreamSource:
         self.batch_no = 0
         self.position = 0                     # orders handed out so far
         self.queue: deque = deque()
-        self.followups: deque = deque()       # (due position, customer row) of returning fraudsters
+        # returning fraudsters, a heap of (due position, sequence, customer row, kind): device
+        # fraudsters who come back, account takeovers that go on in a burst
+        self.followups: list[tuple[int, int, int, int]] = []
+        self.followup_seq = 0
+
+    def _follow(self, due: int, row: int, kind: int) -> None:
+        heapq.heappush(self.followups, (due, self.followup_seq, row, kind))
+        self.followup_seq += 1
 
     def next_order(self, when: datetime) -> dict:
         if not self.queue:
@@ -95,35 +107,56 @@ class _StreamSource:
         ci[new] = n_old + np.arange(n_new)
         self.batch_no += 1
 
-        # fraud kinds, order by order (each depends on the customer's history so far)
-        share_dev = 1 / (2 + REPEAT_SHARE)
-        base = self.fraud_rate / (1 + share_dev * REPEAT_SHARE)
+        # fraud kinds, order by order (each depends on the customer's history so far). Draw
+        # rates: first frauds at ``base``; device returns and takeover bursts add the rest.
+        t = self.truth
+        share_dev = _device_split(t)
+        burst_mean = (BURST[0] + BURST[1]) / 2
+        first_share = {TAKEOVER: t.takeover / (1 + burst_mean)}
+        first_share[DEVICE] = t.device / (1 + REPEAT_SHARE)
+        first_share[LOCATION] = t.location
+        norm = sum(first_share.values()) or 1.0
+        p_tk = first_share[TAKEOVER] / norm          # of the first-drawn frauds
+        base = self.fraud_rate * norm
         ids = self.cust["id"]
         elig = np.mean([self.hist.get(int(i), (0, 0))[0] > 0 for i in ids[ci]])
         p_dev = min(1.0, share_dev / max(elig, 1e-9))
-        u, v, w = rng.random(B), rng.random(B), rng.random(B)
+        u, v, w, x = rng.random(B), rng.random(B), rng.random(B), rng.random(B)
         gaps = rng.integers(1, 40, size=B)
+        bursts = rng.integers(BURST[0], BURST[1] + 1, size=B)
+        burst_gaps = rng.integers(BURST_GAP[0], BURST_GAP[1] + 1, size=(B, BURST[1]))
         kind = np.zeros(B, dtype=np.int64)
+        rank = np.zeros(B, dtype=np.int64)
         for j in range(B):
             pos = self.position + j
-            forced = False
+            forced = None
             if self.followups and self.followups[0][0] <= pos and not new[j]:
-                ci[j] = self.followups.popleft()[1]
-                forced = True
+                _, _, ci[j], forced = heapq.heappop(self.followups)
             h = self.hist.setdefault(int(ids[ci[j]]), [0, 0])
-            if forced or u[j] < base:
-                can_dev = h[0] >= 1 and h[1] + 1 <= h[0] - h[1]
-                if (forced or v[j] < p_dev) and can_dev:
+            can_dev = h[0] >= 1 and h[1] + 1 <= h[0] - h[1]
+            if forced == TAKEOVER:
+                kind[j] = TAKEOVER
+            elif forced == DEVICE:
+                kind[j] = DEVICE if can_dev else LEGIT
+            elif u[j] < base:
+                if x[j] < p_tk:
+                    kind[j] = TAKEOVER
+                    due = pos
+                    for g in burst_gaps[j, :bursts[j]]:
+                        due += int(g)
+                        self._follow(due, int(ci[j]), TAKEOVER)
+                elif v[j] < p_dev and can_dev:
                     kind[j] = DEVICE
-                    if not forced and w[j] < REPEAT_SHARE:
-                        self.followups.append((pos + int(gaps[j]), ci[j]))
-                elif not forced:
+                    if w[j] < REPEAT_SHARE:
+                        self._follow(pos + int(gaps[j]), int(ci[j]), DEVICE)
+                else:
                     kind[j] = LOCATION
+            rank[j] = h[0]
             h[0] += 1
             h[1] += int(kind[j] == DEVICE)
 
         dt = np.full(B, np.datetime64(when, "s"))
-        built = _build_orders(rng, self.cust, ci, dt, kind, self.produtos, self.pools)
+        built = _build_orders(rng, self.cust, ci, dt, kind, self.produtos, self.pools, rank, t)
         starts = np.r_[0, np.cumsum(np.bincount(built["item_order"], minlength=B))]
         confirm_days = rng.integers(2, 30, size=B)
         for j in range(B):
@@ -195,7 +228,8 @@ class _StopOnSigint:
 def run_stream(*, rate: float | None = None, count: int | None = None,
                duration: float | None = None, seed: int = 0, fraud_rate: float = 0.05,
                new_customer_share: float = 0.1, progress: bool = True,
-               clock: Callable[[], datetime] | None = None) -> dict:
+               clock: Callable[[], datetime] | None = None,
+               truth: GroundTruth = DEFAULT_TRUTH) -> dict:
     """Simulate the live shop: current-time orders, ONE transaction per order.
 
     Each transaction holds the order, its items, its audit row, the fraud label when it is a
@@ -203,7 +237,9 @@ def run_stream(*, rate: float | None = None, count: int | None = None,
     ``dt_venda`` is ``clock()`` (default: now, naive UTC), called once per order right before its
     transaction. Paced at ``rate`` orders/s if given (otherwise as fast as possible); stops after
     ``count`` orders and/or ``duration`` seconds, whichever comes first (at least one is
-    required). Ctrl-C — or a KeyboardInterrupt raised by ``clock`` — stops cleanly: the order in
+    required). ``truth``: the fraud mix and honest surprises (:class:`GroundTruth`); in the
+    stream an account takeover shows as an expensive basket followed by a burst of 1..3 more
+    orders on the same account a few orders later (the hour is the wall clock's). Ctrl-C — or a KeyboardInterrupt raised by ``clock`` — stops cleanly: the order in
     flight is either fully committed or not written at all, and the statistics are returned.
     """
     from ..db import connect
@@ -214,11 +250,11 @@ def run_stream(*, rate: float | None = None, count: int | None = None,
         raise ValueError("say when to stop: give count (orders) and/or duration (seconds)")
     clock = clock or utcnow
     done = items = new_customers = 0
-    frauds = {"localizacao": 0, "dispositivo": 0}
+    frauds = {t: 0 for t in TIPO_FRAUDE.values()}
     interrupted = False
     with connect("oltp") as conn:
         source = _StreamSource(conn, seed=seed, fraud_rate=fraud_rate,
-                               new_customer_share=new_customer_share)
+                               new_customer_share=new_customer_share, truth=truth)
         t0 = time.perf_counter()
         deadline = None if duration is None else t0 + duration
         with _StopOnSigint() as stop, _progress(progress, "stream", count) as bar, \

@@ -85,6 +85,36 @@ def fraud_device(ids) -> np.ndarray:
     return _DEVICES[(_habitual_index(ids) + step) % n]
 
 
+def new_device(ids) -> np.ndarray:
+    """The phone a customer switches to in a legit device change: neither the habitual one nor
+    the fraudster's (so a fraud stays a fraud, whichever phone the customer uses by then)."""
+    n = len(_DEVICES)
+    fraud_step = 1 + (_mix64(ids, 2) % np.uint64(n - 1)).astype(np.int64)
+    step = 1 + (_mix64(ids, 5) % np.uint64(n - 2)).astype(np.int64)   # 1..n-2, skipping fraud_step
+    step = np.where(step >= fraud_step, step + 1, step)
+    return _DEVICES[(_habitual_index(ids) + step) % n]
+
+
+DEVICE_CHANGE_AFTER = (2, 7)   # a changer places 2..7 orders on the old phone, then switches
+_NEVER = np.iinfo(np.int64).max
+
+
+def device_change_after(ids, share: float) -> np.ndarray:
+    """Orders each customer places on the old phone before a legit switch to :func:`new_device`
+    (``_NEVER`` for the customers, 1 - ``share`` of them, who keep their phone)."""
+    lo, hi = DEVICE_CHANGE_AFTER
+    k = lo + (_mix64(ids, 7) % np.uint64(hi - lo + 1)).astype(np.int64)
+    return np.where(_unit(ids, 6) < share, k, _NEVER)
+
+
+def current_device(ids, rank, share: float) -> np.ndarray:
+    """The device a customer honestly uses for their order number ``rank`` (0 = first order):
+    the habitual one, or the new phone once a device changer has switched."""
+    ids = np.asarray(ids)
+    switched = np.asarray(rank) >= device_change_after(ids, share)
+    return np.where(switched, new_device(ids), habitual_device(ids))
+
+
 def phone_of(ids, ddd) -> np.ndarray:
     """A mobile number per customer, with the area code (DDD) of their home city."""
     num = (_mix64(ids, 3) % np.uint64(100_000_000)).astype(np.int64)
@@ -152,11 +182,16 @@ def _scatter(rng: np.random.Generator, lat, lon, radius_km, expected_uf, fallbac
     return out
 
 
-def _fraud_points(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """n geohashes in ``catalog.FRAUD_PLACES`` (another state or abroad) and the place names."""
+def _fraud_points(rng: np.random.Generator, n: int,
+                  domestic: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """n geohashes in ``catalog.FRAUD_PLACES`` (another state or abroad) and the place names.
+
+    ``domestic``: only the places in another Brazilian state — where honest customers travel to
+    (the same cities fraudsters order from: the location rule can't tell them apart).
+    """
     from .. import geo
 
-    places = catalog.FRAUD_PLACES
+    places = [p for p in catalog.FRAUD_PLACES if p.uf is not None or not domestic]
     w = np.array([p.peso for p in places], dtype=float)
     k = rng.choice(len(places), size=n, p=w / w.sum())
     lat = np.array([p.lat for p in places])[k]

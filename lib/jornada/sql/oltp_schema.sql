@@ -84,7 +84,7 @@ create table if not exists auditoria_pedidos (
 -- arrive weeks after the sale; fraud rules must never read this table, only evaluations do.
 create table if not exists fraudes_confirmadas (
     id_pedido      integer     primary key references pedidos (id) on delete cascade,
-    tipo_fraude    text        not null check (tipo_fraude in ('localizacao', 'dispositivo')),
+    tipo_fraude    text        not null check (tipo_fraude in ('localizacao', 'dispositivo', 'conta_invadida')),
     confirmada_em  timestamp   not null,
     created_at     timestamp   not null default now(),
     updated_at     timestamp   not null default now()

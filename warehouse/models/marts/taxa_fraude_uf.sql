@@ -6,6 +6,9 @@ select
     count(distinct f.id_pedido) filter (where f.fraude_confirmada)           as fraudes,
     count(distinct f.id_pedido) filter (where f.tipo_fraude = 'localizacao') as fraudes_localizacao,
     count(distinct f.id_pedido) filter (where f.tipo_fraude = 'dispositivo') as fraudes_dispositivo,
+    count(distinct f.id_pedido) filter (
+        where f.tipo_fraude = 'conta_invadida'
+    )                                                                        as fraudes_conta_invadida,
     round(
         count(distinct f.id_pedido) filter (where f.fraude_confirmada)::numeric
         / count(distinct f.id_pedido), 4
