@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from jornada import fraud, geo
+from jornada.config import REPO_ROOT
 
 pytestmark = pytest.mark.services
 
@@ -280,6 +281,9 @@ def test_comparison_table_on_the_held_out_weeks(trained, oltp_tables):
     from jornada import fraud_metrics
 
     table = trained.table
+    out = REPO_ROOT / "output" / "fraud"
+    out.mkdir(parents=True, exist_ok=True)   # the numbers, for a look (nothing reads them back)
+    (out / "comparison.json").write_text(table.to_json(orient="index", indent=2))
     assert set(table.index) >= {"location_rule", "device_rule", "rules_combined", "model",
                                 "model_rules", "sklearn_model_rules"}
     for col in ("average_precision", "precision_at_k", "recall_at_k", "roc_auc"):
