@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from jornada import fraud, geo
+from jornada.config import REPO_ROOT
 
 pytestmark = pytest.mark.services
 
@@ -209,3 +210,140 @@ def test_labels_join_apart_with_their_confirmation_time(spark, features, oltp_ta
             == pd.to_datetime(lab.loc[confirmed, "confirmada_em"])).all()
     assert (pd.to_datetime(got.loc[confirmed, "confirmada_em"])
             > pd.to_datetime(got.loc[confirmed, "dt_venda"])).all()
+
+
+def test_features_of_earlier_orders_do_not_change_when_later_orders_exist(frames, features):
+    """No peeking ahead: drop every order from a date on, and the earlier rows stay the same."""
+    from pyspark.sql import functions as F
+
+    from jornada.lake.features import order_features
+
+    cut = datetime(2025, 11, 15)
+    early = frames["pedidos"].where(F.col("dt_venda") < F.lit(cut))
+    got = order_features(early, frames["itens_pedidos"], frames["auditoria_pedidos"],
+                         frames["enderecos"]).toPandas().set_index("id_pedido").sort_index()
+    full = features.loc[got.index].drop(columns="id_pedido")
+    assert 1000 < len(got) < ORDERS
+    pd.testing.assert_frame_equal(got[full.columns], full, check_dtype=False)
+
+
+CUTOFF = datetime(2025, 12, 2)
+K = 2
+
+
+@pytest.fixture(scope="module")
+def labelled(features_df, frames):
+    from jornada.lake.features import with_labels
+    from jornada.lake.rules import rule_flags
+
+    return with_labels(rule_flags(features_df), frames["fraudes_confirmadas"]).cache()
+
+
+@pytest.fixture(scope="module")
+def s3_settings():
+    from jornada.config import reload
+    from jornada.services import stack
+
+    s = reload()
+    stack(s).up(["s3"], log=lambda *_: None)
+    return s
+
+
+@pytest.fixture(scope="module")
+def trained(labelled):
+    from jornada.lake import model
+
+    return model.train(labelled, CUTOFF, k=K, gap_days=7, eval_days=28)
+
+
+def test_time_split_learns_only_what_was_known_at_the_cutoff(labelled, oltp_tables):
+    from jornada.lake.model import TimeSplit
+
+    split = TimeSplit(CUTOFF, gap_days=7, eval_days=28)
+    train = split.training(labelled).toPandas()
+    held = split.evaluation(labelled).toPandas()
+    lab = oltp_tables["fraudes_confirmadas"].merge(
+        oltp_tables["pedidos"][["id", "dt_venda"]], left_on="id_pedido", right_on="id")
+    before = lab[lab["dt_venda"] < CUTOFF]
+    known = before[before["confirmada_em"] < CUTOFF]
+    late = before[before["confirmada_em"] >= CUTOFF]
+    assert pd.to_datetime(train["dt_venda"]).max() < CUTOFF
+    assert train["label"].sum() == len(known) > 50
+    assert len(late) > 0                                   # confirmed after the cut-off ...
+    assert (train.set_index("id_pedido").loc[late["id_pedido"], "label"] == 0).all()  # ... legit
+    dt = pd.to_datetime(held["dt_venda"])
+    assert dt.min() >= split.eval_start and dt.max() < split.eval_end
+    assert split.eval_start == CUTOFF + pd.Timedelta(days=7)
+    assert held["label"].sum() == held["is_fraud"].sum() > 10
+
+
+def test_comparison_table_on_the_held_out_weeks(trained, oltp_tables):
+    from jornada import fraud_metrics
+
+    table = trained.table
+    out = REPO_ROOT / "output" / "fraud"
+    out.mkdir(parents=True, exist_ok=True)   # the numbers, for a look (nothing reads them back)
+    (out / "comparison.json").write_text(table.to_json(orient="index", indent=2))
+    assert set(table.index) >= {"location_rule", "device_rule", "rules_combined", "model",
+                                "model_rules", "sklearn_model_rules"}
+    for col in ("average_precision", "precision_at_k", "recall_at_k", "roc_auc"):
+        assert table[col].between(0, 1).all(), col
+    # the location rule's row, recomputed from the library's pandas rule on the same orders
+    orders = _library_orders(oltp_tables)
+    split = trained.split
+    held = orders[(orders["dt_venda"] >= split.eval_start) & (orders["dt_venda"] < split.eval_end)]
+    flags = fraud.location_flags(held)
+    truth = held["id_pedido"].isin(oltp_tables["fraudes_confirmadas"]["id_pedido"]).to_numpy()
+    expected = fraud_metrics.alert_metrics(held["dt_venda"].dt.date, truth, flags.to_numpy(), 0.5)
+    row = table.loc["location_rule"]
+    assert row["precision_at_threshold"] == pytest.approx(expected["precision"])
+    assert row["recall_at_threshold"] == pytest.approx(expected["recall"])
+    assert row["alerts"] == expected["alerts"] > 0
+    assert trained.info["eval_frauds"] == truth.sum()
+    # better than chance at ranking (the fraud rate is what a random ranking scores)
+    assert table.loc["model_rules", "average_precision"] > 2 * truth.mean()
+
+
+def test_the_threshold_spends_at_most_the_budget_on_the_training_weeks(trained, labelled):
+    from pyspark.sql import functions as F
+
+    from jornada.lake.model import score
+
+    train = score(trained.model, trained.split.training(labelled)).select(
+        F.to_date("dt_venda").alias("day"), "score").toPandas()
+    alerts = (train["score"] >= trained.threshold).sum()
+    assert 0 < alerts <= K * train["day"].nunique()
+
+
+def test_model_and_manifest_round_trip_through_the_store(spark, trained, labelled, s3_settings):
+    import uuid
+
+    from jornada import s3
+    from jornada.lake import model
+
+    prefix = f"_tests/fraud-{uuid.uuid4().hex[:8]}"
+    try:
+        with pytest.raises(ValueError, match="no fraud model"):
+            model.current_manifest(s3_settings, prefix)
+        saved = model.save(trained, s3_settings, prefix)
+        assert saved["version"].startswith("20251202-")
+        assert saved["training_window"]["cutoff"] == str(CUTOFF)
+        assert saved["features"] == model.model_inputs(True) and saved["threshold"] == trained.threshold
+        assert saved["metrics"]["model_rules"]["average_precision"] == pytest.approx(
+            trained.table.loc["model_rules", "average_precision"])
+        loaded, manifest = model.load_current(spark, s3_settings, prefix=prefix)
+        assert manifest == saved
+        sample = trained.split.evaluation(labelled).limit(200)
+        a = model.score(trained.model, sample).select("id_pedido", "score").toPandas()
+        b = model.score(loaded, sample).select("id_pedido", "score").toPandas()
+        assert a.sort_values("id_pedido")["score"].tolist() == pytest.approx(
+            b.sort_values("id_pedido")["score"].tolist(), abs=1e-12)
+        # a changed file is caught before the model is used
+        key = next(k for k in s3.list_keys("models", f"{prefix}/{saved['version']}/pipeline/",
+                                           s=s3_settings) if k.endswith(".json") or "metadata" in k)
+        s3.put_bytes("models", key, s3.get_bytes("models", key, s=s3_settings) + b" ",
+                     s=s3_settings)
+        with pytest.raises(model.ModelIntegrityError):
+            model.load_current(spark, s3_settings, prefix=prefix)
+    finally:
+        s3.delete_prefix("models", prefix + "/", s=s3_settings)

@@ -63,16 +63,21 @@ def small_orders() -> pd.DataFrame:
         for i, (name, lat, lon, kind) in enumerate(places)])
 
 
+def generated_orders(customers: int, orders: int, *, seed: int, fraud_rate: float, max_days: int):
+    """(orders with their audit columns, confirmed frauds) of a generated shop, no database."""
+    people = g.generate_customers(customers, seed=seed, now=NOW)
+    h = g.generate_history(people, g.catalogue_products(), orders, seed=seed, now=NOW,
+                           fraud_rate=fraud_rate, max_days=max_days)
+    out = (h["pedidos"].rename(columns={"id": "id_pedido"})
+           .merge(h["auditoria_pedidos"].drop(columns="dt_venda"), on="id_pedido")
+           [["id_pedido", "id_pessoa", "dt_venda", "dispositivo", "geohash"]])
+    return out, h["fraudes_confirmadas"]
+
+
 @pytest.fixture(scope="module")
 def generated():
     """A shop like lesson 02's (2,000 customers, 20,000 orders, 1 % fraud), without a database."""
-    customers = g.generate_customers(2_000, seed=42, now=NOW)
-    h = g.generate_history(customers, g.catalogue_products(), 20_000, seed=42, now=NOW,
-                           fraud_rate=0.01, max_days=180)
-    orders = (h["pedidos"].rename(columns={"id": "id_pedido"})
-              .merge(h["auditoria_pedidos"].drop(columns="dt_venda"), on="id_pedido")
-              [["id_pedido", "id_pessoa", "dt_venda", "dispositivo", "geohash"]])
-    return orders, h["fraudes_confirmadas"]
+    return generated_orders(2_000, 20_000, seed=42, fraud_rate=0.01, max_days=180)
 
 
 def _expected(m) -> dict[str, dict]:

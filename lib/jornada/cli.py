@@ -432,7 +432,7 @@ def exercises_check_sync() -> None:
 
 @app.command()
 def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON results"),
-          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse")) -> None:
+          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse fraud")) -> None:
     """Benchmarks on their own Postgres (never the learner's), JSON into OUTPUT."""
     from .config import REPO_ROOT
 

@@ -595,6 +595,28 @@ def fraud_map(orders: pd.DataFrame, flags, labels, *, max_points: int = 5000, se
     return _classes_map(df, "resultado", classes, title, popup_fields)
 
 
+ALERT_POPUP = {"id_pedido": "order", "id_pessoa": "customer", "score": "score", "reasons": "reasons",
+               "model_version": "model version", "uf": "UF", "dispositivo": "device", "dt_venda": "date"}
+
+
+def alerts_map(alerts: pd.DataFrame, labels, *, max_points: int = 5000, seed: int = 0,
+               title: str = "Fraud alerts vs confirmed frauds", popup_fields=None):
+    """The scorer's decisions on a map: alerts that were frauds (TP), false alarms (FP) and the
+    frauds it did not alert on (FN), over the quiet legit orders.
+
+    ``alerts``: one row per scored order (the Delta table ``gold/fraude_alertas``: id_pedido,
+    id_pessoa, geohash, score, alert, reasons, model_version, …). ``labels``: the confirmed frauds
+    (as for :func:`fraud_map`). Popups show order, customer, score, reasons and model version.
+    """
+    df = alerts.reset_index(drop=True).copy()
+    if "reasons" in df.columns:  # a list per order (Delta array) → "location, model"
+        df["reasons"] = [", ".join(r) if r is not None and len(r) else "none" for r in df["reasons"]]
+    if "score" in df.columns:
+        df["score"] = df["score"].astype(float).round(3)
+    return fraud_map(df, _as_bool(df["alert"]), labels, max_points=max_points, seed=seed, title=title,
+                     popup_fields=popup_fields or {k: v for k, v in ALERT_POPUP.items() if k in df.columns})
+
+
 # ---- saving, online or offline -----------------------------------------------------------------
 WEB_ASSETS_ENV = "JORNADA_WEB_ASSETS"
 FETCH_HINT = "run `make web-assets`"

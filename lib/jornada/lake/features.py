@@ -92,11 +92,9 @@ def haversine_km(lat1: Column, lon1: Column, lat2: Column, lon2: Column) -> Colu
     return F.lit(2 * EARTH_RADIUS_KM) * F.asin(F.least(F.lit(1.0), F.sqrt(a)))
 
 
-def _orders(pedidos: DataFrame, itens_pedidos: DataFrame, auditoria_pedidos: DataFrame,
+def _orders(pedidos: DataFrame, itens_pedidos: DataFrame | None, auditoria_pedidos: DataFrame,
             enderecos: DataFrame) -> DataFrame:
     """One row per order with its items' counts, audit and home (left joins: nothing dropped)."""
-    items = (itens_pedidos.groupBy(F.col("id_pedido").cast("long").alias("id_pedido"))
-             .agg(F.count(F.lit(1)).alias("n_items"), F.sum("qtde").cast("long").alias("units")))
     audit = auditoria_pedidos.select(F.col("id_pedido").cast("long").alias("id_pedido"),
                                      "dispositivo", "geohash")
     home = enderecos.select(F.col("id_pessoa").cast("long").alias("id_pessoa"),
@@ -105,9 +103,12 @@ def _orders(pedidos: DataFrame, itens_pedidos: DataFrame, auditoria_pedidos: Dat
                             F.col("id_pessoa").cast("long").alias("id_pessoa"),
                             F.col("dt_venda").cast("timestamp").alias("dt_venda"),
                             F.col("valor_total").cast("double").alias("valor_total"))
-    return (orders.join(items, "id_pedido", "left").join(audit, "id_pedido", "left")
-            .join(home, "id_pessoa", "left")
-            .fillna({"n_items": 0, "units": 0}))
+    if itens_pedidos is not None:
+        items = (itens_pedidos.groupBy(F.col("id_pedido").cast("long").alias("id_pedido"))
+                 .agg(F.count(F.lit(1)).alias("n_items"),
+                      F.sum("qtde").cast("long").alias("units")))
+        orders = orders.join(items, "id_pedido", "left").fillna({"n_items": 0, "units": 0})
+    return orders.join(audit, "id_pedido", "left").join(home, "id_pessoa", "left")
 
 
 def _history(orders: DataFrame) -> DataFrame:
@@ -135,7 +136,7 @@ def _history(orders: DataFrame) -> DataFrame:
                         (F.unix_micros("dt_venda") - F.unix_micros(prev_ts)) / F.lit(1e6))
             .withColumn("n_prev_orders", F.count(F.lit(1)).over(before))
             .withColumn("prev_mean_amount", F.avg("valor_total").over(before))
-            .drop("_count_incl", "_best_before", "_leader"))
+            .drop("_count_incl", "_best_before"))
 
 
 def order_features(pedidos: DataFrame, itens_pedidos: DataFrame, auditoria_pedidos: DataFrame,
@@ -145,7 +146,7 @@ def order_features(pedidos: DataFrame, itens_pedidos: DataFrame, auditoria_pedid
     Lazy: nothing runs until the result is written or collected. Orders of customers without an
     address get null home columns and a null distance; the history columns still hold.
     """
-    df = _history(_orders(pedidos, itens_pedidos, auditoria_pedidos, enderecos))
+    df = _history(_orders(pedidos, itens_pedidos, auditoria_pedidos, enderecos)).drop("_leader")
     df = (df.withColumn("_here", geohash_point("geohash"))
           .withColumn("_home", geohash_point("home_geohash"))
           .withColumn("uf", F.col("_here.uf"))
@@ -153,6 +154,32 @@ def order_features(pedidos: DataFrame, itens_pedidos: DataFrame, auditoria_pedid
                                                        F.col("_home.lat"), F.col("_home.lon")))
           .withColumn("hour", F.hour("dt_venda")))
     return df.select(*FEATURE_COLUMNS)
+
+
+PROFILE_COLUMNS = ("id_pessoa", "home_uf", "home_geohash", "habitual_device", "n_orders",
+                   "mean_amount", "last_order_at")
+
+
+def customer_profiles(pedidos: DataFrame, auditoria_pedidos: DataFrame,
+                      enderecos: DataFrame) -> DataFrame:
+    """What a scorer must know about each customer before their next order (the static side of
+    the real-time join): home, the habitual device after all their orders so far (same
+    definition as ``habitual_device``), how many orders, their mean amount and the last one's
+    time. Customers with an address and no order yet get a row without history.
+    """
+    hist = _history(_orders(pedidos, None, auditoria_pedidos, enderecos))
+    last = Window.partitionBy("id_pessoa").orderBy(F.col("dt_venda").desc(),
+                                                   F.col("id_pedido").desc())
+    stats = (hist.withColumn("_n", F.row_number().over(last)).where("_n = 1")
+             .select("id_pessoa", F.col("_leader").alias("habitual_device"),
+                     (F.col("n_prev_orders") + 1).alias("n_orders"),
+                     ((F.coalesce(F.col("prev_mean_amount"), F.lit(0.0)) * F.col("n_prev_orders")
+                       + F.col("valor_total")) / (F.col("n_prev_orders") + 1)).alias("mean_amount"),
+                     F.col("dt_venda").alias("last_order_at")))
+    home = enderecos.select(F.col("id_pessoa").cast("long").alias("id_pessoa"),
+                            F.col("uf").alias("home_uf"), F.col("geohash").alias("home_geohash"))
+    return (home.join(stats, "id_pessoa", "full")
+            .fillna({"n_orders": 0}).select(*PROFILE_COLUMNS))
 
 
 def with_labels(features: DataFrame, fraudes_confirmadas: DataFrame) -> DataFrame:
