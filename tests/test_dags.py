@@ -22,13 +22,19 @@ import pytest
 # kafka-python 3.0 still calls importlib.resources' legacy read_text/open_text
 pytestmark = [pytest.mark.services, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
-EXPECTED_TASKS = {
-    "history_load": ["generate"],
-    "cdc_check": ["register", "check"],
-    "warehouse_load": ["load"],
-    "dbt_build": ["build", "docs"],
-    "liga_pipeline": ["cdc_healthy", "generate", "load", "gate_raw", "build", "gate_marts"],
+LAKE_TASKS = ["lake_bronze", "lake_silver", "lake_gate", "lake_gold"]
+# each DAG's tasks as chains (a task's upstream is exactly the one before it in its chain)
+CHAINS = {
+    "history_load": [["generate"]],
+    "cdc_check": [["register", "check"]],
+    "warehouse_load": [["load"]],
+    "dbt_build": [["build", "docs"]],
+    "lake_refresh": [LAKE_TASKS],
+    "liga_pipeline": [["cdc_healthy", "generate", "load", "gate_raw", "build", "gate_marts"],
+                      ["generate", *LAKE_TASKS]],
 }
+EXPECTED_TASKS = {dag_id: sorted({t for chain in chains for t in chain})
+                  for dag_id, chains in CHAINS.items()}
 
 RUNNER = r"""
 import json, os, sys
@@ -106,8 +112,9 @@ def test_every_dag_imports_and_has_its_tasks(airflow_home):
     for dag_id, tasks in EXPECTED_TASKS.items():
         got = bag["dags"][dag_id]["tasks"]
         assert set(got) == set(tasks), dag_id
-        for before, after in zip(tasks, tasks[1:]):       # a chain, in this order
-            assert got[after]["upstream"] == [before], (dag_id, after, got[after])
+        for chain in CHAINS[dag_id]:
+            for before, after in zip(chain, chain[1:]):   # a chain, in this order
+                assert got[after]["upstream"] == [before], (dag_id, after, got[after])
         assert "liga_sudoers" in bag["dags"][dag_id]["tags"]
     pipe = bag["dags"]["liga_pipeline"]["tasks"]
     assert pipe["load"]["retries"] == 2 and pipe["cdc_healthy"]["retries"] == 2
@@ -118,6 +125,15 @@ def test_every_dag_imports_and_has_its_tasks(airflow_home):
     assert "warehouse_raw" in bag["dags"]["dbt_build"]["schedule_assets"]
     assert bag["dags"]["warehouse_load"]["schedule"] == "AssetOrTimeSchedule"
     assert "oltp_pedidos" in bag["dags"]["warehouse_load"]["schedule_assets"]
+    # the lakehouse: its own DAG (after each warehouse load, and every 30 min) and a branch of
+    # the pipeline; the gate and gold are not retried (data does not fix itself)
+    lake = bag["dags"]["lake_refresh"]
+    assert lake["schedule"] == "AssetOrTimeSchedule" and "warehouse_raw" in lake["schedule_assets"]
+    for tasks in (lake["tasks"], pipe):
+        assert tasks["lake_gate"]["retries"] == 0 and tasks["lake_gold"]["retries"] == 0
+        assert tasks["lake_bronze"]["retries"] == 2
+        assert tasks["lake_silver"]["outlets"] == ["lake_silver"]
+        assert tasks["lake_gold"]["outlets"] == ["lake_gold"]
 
 
 def test_the_dag_folder_holds_only_dags_and_assets_follow_the_settings(airflow_home):
@@ -180,10 +196,14 @@ def test_dag_runs_in_process(airflow_home, clean_shop, dag_id, conf):
         assert warehouse.quality_gate(check_fact=False)["problems"] == []
     if dag_id == "liga_pipeline":
         from jornada.db import scalar
+        from jornada.lake import silver
 
         assert scalar("select count(*) from pedidos") == 800
         assert scalar("select count(*) from marts.fato_pedidos where true", which="olap") == \
             scalar("select count(*) from itens_pedidos")
+        # the lakehouse branch: silver holds the OLTP's rows (the OLTP was re-created by
+        # clean_shop, so the lake started from a snapshot, then streamed)
+        assert silver.compare_with_oltp()["problems"] == []
 
 
 def test_a_failing_dbt_test_fails_the_dbt_build_run(airflow_home, clean_shop):

@@ -318,21 +318,23 @@ def warehouse_dbt(ctx: typer.Context) -> None:
 
 
 # ---- lake ----------------------------------------------------------------------------------
-def _lake_stage(stage: str, continuous: bool) -> None:
+def _lake_stage(stage: str, continuous: bool, **options) -> None:
     from . import lake
     from .lake import bronze, silver
 
     run = {"bronze": bronze.run, "silver": silver.run}[stage]
     _guard(lake.preflight, needs=("s3", "kafka", "oltp") if stage == "silver" else ("s3", "kafka"))
-    _json(_guard(run, continuous=continuous, log=_say))
+    _json(_guard(run, continuous=continuous, log=_say, **options))
 
 
 @lake_app.command("bronze")
 def lake_bronze(continuous: bool = typer.Option(False, "--continuous/--available-now",
                                                 help="keep streaming (processingTime trigger) until "
-                                                     "Ctrl-C/SIGTERM, or catch up and stop (default)")) -> None:
+                                                     "Ctrl-C/SIGTERM, or catch up and stop (default)"),
+                topic_prefix: str | None = typer.Option(None, help="another connector's topic.prefix "
+                                                        "(default: the course connector's)")) -> None:
     """Debezium topics → s3a://bronze/<table> (Structured Streaming, checkpointed)."""
-    _lake_stage("bronze", continuous)
+    _lake_stage("bronze", continuous, topic_prefix=topic_prefix)
 
 
 @lake_app.command("silver")
@@ -432,7 +434,7 @@ def exercises_check_sync() -> None:
 
 @app.command()
 def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON results"),
-          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse fraud")) -> None:
+          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse lake fraud")) -> None:
     """Benchmarks on their own Postgres (never the learner's), JSON into OUTPUT."""
     from .config import REPO_ROOT
 

@@ -161,6 +161,10 @@ def lake_stage(stage: str) -> dict:
         if stage == "gold":
             out.update(gold.build(spark))
         else:
+            why = silver.needs_snapshot() if stage == "bronze" else None
+            if why:   # first run, or the OLTP was re-created: start from a consistent copy
+                log(f"lake: {why} — loading silver from a snapshot")
+                out["snapshot"] = silver.snapshot(spark, log=log)
             out.update({"bronze": bronze.run, "silver": silver.run}[stage](spark, log=log))
     finally:
         spark.stop()

@@ -56,6 +56,10 @@ def refresh(spark=None, *, s: Settings | None = None, gate: bool = True,
     try:
         # the catch-up's cut-off: everything committed in the OLTP before now is in Kafka
         out = {"capture_wait_s": round(cdc.wait_for_capture(s=s), 2)}
+        why = silver.needs_snapshot(s)
+        if why:
+            log(f"lake: {why} — loading silver from a snapshot")
+            out["snapshot"] = silver.snapshot(spark, s, log=log)
         out["bronze"] = bronze.run(spark, s=s, log=log)
         out["silver"] = silver.run(spark, s=s, log=log)
         if gate:

@@ -91,9 +91,11 @@ def checkpoint_path(stage: str = QUERY_NAME) -> str:
     return f"s3a://{CHECKPOINT_BUCKET}/{stage}"
 
 
-def topics() -> dict[str, str]:
-    """Kafka topic → OLTP table."""
-    return {cdc.topic_for(t): t for t in tables()}
+def topics(prefix: str | None = None) -> dict[str, str]:
+    """Kafka topic → OLTP table (``prefix``: another connector's ``topic.prefix``; default the
+    course connector's, ``liga``)."""
+    prefix = prefix or cdc.topic_prefix()
+    return {f"{prefix}.public.{t}": t for t in tables()}
 
 
 def ensure_tables(spark, names: list[str] | None = None) -> list[str]:
@@ -148,9 +150,10 @@ def _query_id(spark, checkpoint: str) -> str:
 class _Writer:
     """The foreachBatch of the bronze query (runs in the driver, between Spark jobs)."""
 
-    def __init__(self, spark, checkpoint: str, log: Callable[[str], None]):
+    def __init__(self, spark, checkpoint: str, topic_table: dict[str, str],
+                 log: Callable[[str], None]):
         self.spark, self.checkpoint, self.log = spark, checkpoint, log
-        self.topic_table = topics()
+        self.topic_table = topic_table
         self.rows: dict[str, int] = {}
         self.batches = 0
         self._app_id: str | None = None
@@ -178,22 +181,27 @@ class _Writer:
 
 def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
           max_offsets_per_trigger: int | None = MAX_OFFSETS_PER_TRIGGER,
-          checkpoint: str | None = None, s: Settings | None = None,
-          log: Callable[[str], None] = lambda m: None):
+          checkpoint: str | None = None, topic_prefix: str | None = None,
+          s: Settings | None = None, log: Callable[[str], None] = lambda m: None):
     """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table)."""
     s = s or load_settings()
     checkpoint = checkpoint or checkpoint_path()
     ensure_tables(spark)
+    topic_table = topics(topic_prefix)
+    # a fresh checkpoint starts where the lake's snapshot was taken (silver.snapshot), or at
+    # the beginning of the topics; an existing checkpoint ignores this and continues
+    state = lake_state(s) if topic_prefix is None else None
+    starting = json.dumps(_starting_offsets(state, topic_table, s)) if state else "earliest"
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", s.kafka_bootstrap)
-              .option("subscribe", ",".join(topics()))
-              .option("startingOffsets", "earliest")
+              .option("subscribe", ",".join(topic_table))
+              .option("startingOffsets", starting)
               # a topic whose offsets went backwards (re-created) stops the query: bronze would
               # otherwise skip or repeat events without anyone noticing
               .option("failOnDataLoss", "true"))
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    writer = _Writer(spark, checkpoint, log)
+    writer = _Writer(spark, checkpoint, topic_table, log)
     stream = (reader.load().writeStream.queryName(QUERY_NAME).foreachBatch(writer)
               .option("checkpointLocation", checkpoint))
     stream = (stream.trigger(processingTime=processing_time) if continuous
@@ -203,8 +211,8 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
 
 def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
         max_offsets_per_trigger: int | None = MAX_OFFSETS_PER_TRIGGER,
-        timeout_s: float | None = None, s: Settings | None = None,
-        log: Callable[[str], None] = lambda m: None) -> dict:
+        timeout_s: float | None = None, topic_prefix: str | None = None,
+        s: Settings | None = None, log: Callable[[str], None] = lambda m: None) -> dict:
     """Catch up (``availableNow``: everything in the topics now, then stop) or run continuously
     (``processingTime``) until ``timeout_s``, SIGTERM/SIGINT, or forever.
 
@@ -216,7 +224,8 @@ def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSI
     spark = spark or spark_session("bronze", s=s)
     t0 = time.monotonic()
     query, writer = start(spark, continuous=continuous, processing_time=processing_time,
-                          max_offsets_per_trigger=max_offsets_per_trigger, s=s, log=log)
+                          max_offsets_per_trigger=max_offsets_per_trigger,
+                          topic_prefix=topic_prefix, s=s, log=log)
     wait(query, continuous, timeout_s)
     return {"rows": dict(sorted(writer.rows.items())), "events": sum(writer.rows.values()),
             "batches": writer.batches, "seconds": round(time.monotonic() - t0, 2)}
@@ -262,6 +271,45 @@ def offsets(spark, names: list[str] | None = None):
     return reduce(lambda a, b: a.unionByName(b), frames)
 
 
+STATE_KEY = "lake/state.json"
+
+
+def _starting_offsets(state: dict, topic_table: dict[str, str], s: Settings) -> dict:
+    """The snapshot's offsets for every partition that exists now (Spark wants all of them):
+    a topic created after the snapshot starts at its beginning (-2)."""
+    from .. import kafka
+
+    existing = set(kafka.list_topics(s))
+    recorded = state.get("starting_offsets") or {}
+    out: dict[str, dict[str, int]] = {}
+    for (topic, partition), _ in kafka.end_offsets(list(topic_table), s).items():
+        if topic in existing:
+            out.setdefault(topic, {})[str(partition)] = recorded.get(topic, {}).get(str(partition), -2)
+    return out
+
+
+def write_state(state: dict, s: Settings | None = None) -> None:
+    """Record the lake's starting point (see :func:`lake_state`)."""
+    from .. import s3
+
+    s3.put_bytes(CHECKPOINT_BUCKET, STATE_KEY, json.dumps(state).encode(), "application/json", s=s)
+
+
+def lake_state(s: Settings | None = None) -> dict | None:
+    """What the last snapshot recorded (``s3://checkpoints/lake/state.json``): the OLTP's
+    identity and the Kafka offsets bronze starts from; None before the first snapshot."""
+    from minio.error import S3Error
+
+    from .. import s3
+
+    try:
+        return json.loads(s3.get_bytes(CHECKPOINT_BUCKET, STATE_KEY, s=s))
+    except S3Error as exc:
+        if exc.code == "NoSuchKey":
+            return None
+        raise
+
+
 def reset(s: Settings | None = None) -> dict:
     """Delete every bronze table AND the bronze checkpoint (one without the other would either
     re-read everything into a full table or skip writes under an old txnAppId)."""
@@ -270,5 +318,6 @@ def reset(s: Settings | None = None) -> dict:
     s = s or load_settings()
     out = {t: s3.delete_prefix(BUCKET, t + "/", s=s) for t in tables()}
     out["_checkpoint"] = s3.delete_prefix(CHECKPOINT_BUCKET, QUERY_NAME + "/", s=s)
+    out["_state"] = s3.delete_prefix(CHECKPOINT_BUCKET, STATE_KEY, s=s)
     return out
 

@@ -17,11 +17,21 @@ test across the two engines checks it):
 ``fraud_revenue`` decimal(20,2)  the part of it in orders with a confirmed fraud
 ================  =============  ===============================================================
 
-Built in full each time (``overwrite``), not incrementally from silver's change feed: a month's
-revenue moves with any late item, deleted order or chargeback of that month, so an incremental
-build must recompute every month a change touches — at course scale (thousands to a million
-items) the whole aggregate takes seconds, and a full rebuild cannot drift. Silver's Change
-Data Feed is what an incremental version would read (``readChangeFeed``, ``startingVersion``).
+``s3a://gold/order_features`` — one row per order with the fraud features of
+:func:`jornada.lake.features.order_features` (its docstring defines each column: ``id_pedido``,
+``id_pessoa``, ``dt_venda``, ``valor_total``, ``n_items``, ``units``, ``hour``, ``geohash``, ``uf``
+— the library's geo in a pandas UDF —, ``home_uf``, ``home_geohash``, ``distance_home_km``,
+``dispositivo``, ``habitual_device`` as of the order, ``device_differs``, ``seconds_since_prev``,
+``n_prev_orders``, ``prev_mean_amount``), computed from silver's ``pedidos``,
+``itens_pedidos``, ``auditoria_pedidos`` and ``enderecos``. No labels: training joins
+``fraudes_confirmadas`` apart (``features.with_labels``), so nothing scored reads the answer.
+
+Both are built in full each time (``overwrite``), not incrementally from silver's change
+feed: a month's revenue moves with any late item, deleted order or chargeback of that month, and
+an order's history features move with every earlier order of its customer (a late or deleted
+one), so an incremental build must recompute everything a change touches. At course scale
+(thousands to a million items) a full rebuild takes seconds to minutes and cannot drift. Silver's
+Change Data Feed (``readChangeFeed``, ``startingVersion``) is what an incremental build reads.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from .silver import table_path as silver_path
 
 BUCKET = "gold"
 REVENUE = "revenue_by_category_month"
+FEATURES = "order_features"
 REVENUE_COLUMNS = ["month", "category", "orders", "items", "quantity", "revenue", "fraud_revenue"]
 
 
@@ -69,6 +80,14 @@ def revenue_by_category_month(spark):
             .select(*REVENUE_COLUMNS))
 
 
+def order_features(spark):
+    """The per-order features of silver's orders (what :func:`build` writes)."""
+    from .features import order_features as features
+
+    return features(*(silver_table(spark, t)
+                      for t in ("pedidos", "itens_pedidos", "auditoria_pedidos", "enderecos")))
+
+
 def _write(df, table: str) -> dict:
     t0 = time.monotonic()
     (df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
@@ -82,7 +101,7 @@ def build(spark=None, *, s: Settings | None = None, tables: list[str] | None = N
 
     s = s or load_settings()
     spark = spark or spark_session("gold", s=s)
-    builders = {REVENUE: revenue_by_category_month}
+    builders = {REVENUE: revenue_by_category_month, FEATURES: order_features}
     out = {}
     for name, fn in builders.items():
         if tables and name not in tables:

@@ -218,6 +218,87 @@ def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSI
     return {"events": dict(sorted(counts.items())), "seconds": round(time.monotonic() - t0, 2)}
 
 
+# ---- the first load, and after the OLTP was re-created: a snapshot ---------------------------
+def source_identity(s: Settings | None = None) -> dict:
+    """table → [oid, system id] of the OLTP tables now (``db init --reset`` gives new oids)."""
+    from ..db import connect
+    from ..warehouse.mirror import source_identity as identity
+
+    with connect((s or load_settings()).oltp) as conn:
+        return {t: list(v) for t, v in identity(conn, tables()).items()}
+
+
+def needs_snapshot(s: Settings | None = None) -> str | None:
+    """Why silver must be loaded from a snapshot before streaming (None: it need not).
+
+    The topics keep the events of every OLTP incarnation: after ``db init --reset`` they hold
+    changes of rows that no longer exist (a DROP TABLE emits no delete events), so replaying them
+    from the beginning would leave ghosts. The lake starts from a consistent copy instead and
+    streams from the offsets read just before it (the warehouse's snapshot + stream recipe)."""
+    from .bronze import lake_state
+
+    state = lake_state(s)
+    if state is None:
+        return "the lake has no snapshot yet"
+    if state["identity"] != source_identity(s):
+        return "the OLTP tables were re-created since the lake's snapshot"
+    return None
+
+
+def snapshot(spark, s: Settings | None = None, log: Callable[[str], None] = lambda m: None) -> dict:
+    """Load every silver table from one consistent OLTP read; bronze restarts from the Kafka
+    offsets read just BEFORE it (``s3://checkpoints/lake/state.json``).
+
+    Every change committed after the copy is at or after those offsets; the few events between
+    the offsets and the copy are applied again on top of rows that already hold them (snapshot
+    rows carry ``_lsn = 0``, so any event may overwrite them), which ends in the same state once
+    the stream has passed them. Bronze and silver's checkpoints are reset with it."""
+    from .. import kafka, s3
+    from ..db import connect
+    from ..warehouse.mirror import source_identity as identity
+    from .bronze import CHECKPOINT_BUCKET as CP, topics, write_state
+    from .bronze import reset as reset_bronze
+
+    s = s or load_settings()
+    t0 = time.monotonic()
+    defs = catalog(s)
+    topic_table = topics()
+    ends = kafka.end_offsets(list(topic_table), s)
+    existing = set(kafka.list_topics(s))
+    starting: dict[str, dict[str, int]] = {}
+    for (topic, partition), offset in ends.items():
+        if topic in existing:
+            starting.setdefault(topic, {})[str(partition)] = offset
+    rows = {}
+    with connect(s.oltp) as conn:
+        conn.execute("set transaction isolation level repeatable read, read only")
+        ident = {t: list(v) for t, v in identity(conn, tables()).items()}
+        for name, t in defs.items():
+            rows[name] = conn.execute(f"select {', '.join(t.column_names)} from {name}").fetchall()
+        conn.rollback()
+    reset_bronze(s)
+    s3.delete_prefix(CP, QUERY_NAME + "/", s=s)
+    ensure_tables(spark, defs)
+    for name, t in defs.items():
+        schema = ", ".join(f"`{c}` {spark_type(typ)}" for c, typ in t.columns)
+        data = [tuple(_utc(v) for v in row) for row in rows[name]]
+        df = (spark.createDataFrame(data, schema)
+              .selectExpr("*", "'s' AS _op", "CAST(0 AS BIGINT) AS _lsn", "CAST(-1 AS BIGINT) AS _offset",
+                          "CAST(NULL AS TIMESTAMP) AS _source_ts", "current_timestamp() AS _merged_at"))
+        df.write.format("delta").mode("overwrite").save(table_path(name))
+        log(f"silver snapshot: {name} {len(data)} row(s)")
+    state = {"identity": ident, "starting_offsets": starting,
+             "taken_at": datetime.now(UTC).isoformat()}
+    write_state(state, s)
+    return {"rows": {n: len(r) for n, r in rows.items()}, "starting_offsets": starting,
+            "seconds": round(time.monotonic() - t0, 2)}
+
+
+def _utc(value):
+    """Naive Postgres timestamps are UTC wall clock: say so, or pyspark reads them as local."""
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
 def reset(s: Settings | None = None) -> dict:
     """Delete every silver table and the silver checkpoint (together, like bronze.reset)."""
     from .. import s3

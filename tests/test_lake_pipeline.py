@@ -1,0 +1,309 @@
+"""The lakehouse against the real native stack: Debezium topics → bronze → silver → gold.
+
+One small shop (reset OLTP, 40 customers, 200 historical orders) is captured by a Debezium
+connector of its own (fresh topics, snapshot of exactly this OLTP: the course connector's topics
+may hold events of earlier OLTP incarnations). The tests run in file order and build on each
+other: bronze streams while orders arrive and is SIGKILLed mid-stream, restarted, and must hold
+every event exactly once; silver must equal the OLTP (counts + content digests) after inserts,
+updates and deletes, and stay unchanged when batches are re-applied; gold's revenue by category
+× month must equal the dbt mart built by the warehouse from the same OLTP.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta
+
+import pytest
+
+from jornada.lake import bronze, gold, silver
+
+# kafka-python 3.0 still calls importlib.resources' legacy read_text/open_text
+pytestmark = [pytest.mark.services,
+              pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
+
+NOW = datetime(2026, 1, 31, 12, 0, 0)
+SEED = 21
+STREAM_ORDERS = 120
+
+
+@pytest.fixture(scope="module")
+def lake_stack():
+    from jornada.config import ensure_env_file, reload
+    from jornada.services import stack
+
+    ensure_env_file()
+    s = reload()
+    stack(s).up(["oltp", "olap", "kafka", "connect", "s3"], log=lambda *_: None)
+    return s
+
+
+def _stable_topics(topics: list[str], s, quiet_s: float = 4, timeout_s: float = 180) -> dict:
+    """Wait until the topics' end offsets stop moving (the connector has published everything)."""
+    from jornada import kafka
+
+    deadline = time.monotonic() + timeout_s
+    last = kafka.end_offsets(topics, s)
+    while time.monotonic() < deadline:
+        time.sleep(quiet_s)
+        now = kafka.end_offsets(topics, s)
+        if now == last and sum(now.values()):
+            return now
+        last = now
+    raise AssertionError(f"topics still moving after {timeout_s}s: {last}")
+
+
+@pytest.fixture(scope="module")
+def source(lake_stack):
+    """The OLTP with history, its own connector (snapshot → fresh topics), an empty lake."""
+    from jornada import cdc, generators
+    from jornada.checks.lesson03_tools import temporary_connector
+    from jornada.schema import OLTP_TABLES, init_oltp, table_counts
+
+    s = lake_stack
+    init_oltp(reset=True)
+    cdc.ensure_capture(log=lambda m: None, wait=True)
+    generators.load_customers(40, seed=SEED, now=NOW)
+    generators.load_history(200, seed=SEED, now=NOW)
+    bronze.reset(s)
+    silver.reset(s)
+    with temporary_connector(OLTP_TABLES, tag="lake", s=s) as tc:
+        topics = [tc.topic(t) for t in OLTP_TABLES]
+        ends = _stable_topics(topics, s)
+        assert sum(ends.values()) == sum(table_counts().values())   # the snapshot: one event a row
+        yield {"s": s, "connector": tc, "topics": topics}
+
+
+def _kafka_events(topics: list[str], s) -> list[tuple[str, int, int]]:
+    """(topic, partition, offset) of every message with a value (tombstones excluded)."""
+    from jornada import kafka
+
+    out = []
+    for topic in topics:
+        for msg in kafka.read(topic, timeout_s=5, s=s):
+            if msg.value is not None:
+                out.append((msg.topic, msg.partition, msg.offset))
+    return out
+
+
+def _bronze_events(s) -> list[tuple[str, int, int]]:
+    from deltalake.exceptions import TableNotFoundError
+
+    out = []
+    for table in bronze.tables():
+        try:
+            dt = silver.delta_table(table, bucket=bronze.BUCKET, s=s)
+        except TableNotFoundError:      # the driver has not created it yet
+            continue
+        data = dt.to_pyarrow_table(columns=["topic", "partition", "offset"]).to_pylist()
+        out += [(r["topic"], r["partition"], r["offset"]) for r in data]
+    return out
+
+
+def _changes(conn) -> dict:
+    """Updates and deletes of every kind the pipeline must carry (parents and children)."""
+    conn.execute("update pessoas set nome = nome || ' Filho' where id = (select min(id) from pessoas)")
+    conn.execute("update enderecos set cidade = 'Campinas', uf = 'SP' "
+                 "where id_pessoa = (select max(id_pessoa) from enderecos)")
+    conn.execute("update produtos set valor_unit = valor_unit + 1 where id = 3")
+    # an order deleted: its items, audit row and fraud label go with it (ON DELETE CASCADE)
+    gone = conn.execute("delete from pedidos where id = (select min(id) from pedidos) "
+                        "returning id").fetchone()[0]
+    # an item removed from another order, and that order's total kept consistent
+    row = conn.execute("delete from itens_pedidos where (id_pedido, id_produto) = (select id_pedido, "
+                       "id_produto from itens_pedidos where id_pedido in (select id_pedido from "
+                       "itens_pedidos group by 1 having count(*) > 1) order by 1, 2 limit 1) "
+                       "returning id_pedido, valor_total").fetchone()
+    conn.execute("update pedidos set valor_total = valor_total - %s where id = %s", (row[1], row[0]))
+    conn.commit()
+    return {"deleted_order": gone, "changed_order": row[0]}
+
+
+def test_bronze_survives_sigkill_without_losing_or_duplicating_events(source, tmp_path):
+    """`jornada lake bronze --continuous` is SIGKILLed while orders stream in; a catch-up run
+    afterwards leaves every (topic, partition, offset) with a value in bronze exactly once."""
+    from jornada import generators
+    from jornada.db import connect
+
+    s, prefix = source["s"], source["connector"].prefix
+    log = (tmp_path / "bronze.log").open("w")
+    cmd = [sys.executable, "-m", "jornada.cli", "lake", "bronze", "--continuous",
+           "--topic-prefix", prefix]
+    driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ticks = iter(range(10**6))
+    writer = threading.Thread(target=generators.run_stream, kwargs=dict(
+        rate=2, count=STREAM_ORDERS, seed=SEED + 1, progress=False,
+        clock=lambda: NOW + timedelta(seconds=next(ticks))), daemon=True)
+    try:
+        deadline = time.monotonic() + 900
+        while not _bronze_events(s):                 # the first batch is committed
+            assert driver.poll() is None, (tmp_path / "bronze.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "bronze wrote nothing in 15 minutes"
+            time.sleep(2)
+        writer.start()
+        time.sleep(20)                               # a few micro-batches while orders arrive
+        assert driver.poll() is None
+        os.killpg(driver.pid, signal.SIGKILL)        # the driver and its JVM, mid-stream
+        driver.wait(30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+        log.close()
+    written_before_kill = len(_bronze_events(s))
+    writer.join(180)
+    with connect("oltp") as conn:
+        source["changes"] = _changes(conn)
+    _stable_topics(source["topics"], s)
+    expected = _kafka_events(source["topics"], s)
+
+    restart = subprocess.run([sys.executable, "-m", "jornada.cli", "lake", "bronze",
+                              "--topic-prefix", prefix], capture_output=True, text=True, timeout=1200)
+    assert restart.returncode == 0, restart.stderr[-3000:]
+    got = _bronze_events(s)
+    assert 0 < written_before_kill < len(expected)   # the kill left work for the restart
+    assert len(got) == len(set(got))                 # nothing twice
+    assert set(got) == set(expected)                 # nothing lost, nothing extra
+    assert len(expected) > sum(1 for t in expected if t[0].endswith(".pedidos")) > STREAM_ORDERS
+
+
+@pytest.fixture(scope="module")
+def spark(source):
+    from jornada.lake.spark import spark_session
+
+    session = spark_session("test-lake", s=source["s"])
+    yield session
+    session.stop()
+
+
+def _ops(s) -> dict[str, int]:
+    from collections import Counter
+
+    ops = Counter()
+    for table in bronze.tables():
+        data = silver.delta_table(table, bucket=bronze.BUCKET, s=s).to_pyarrow_table(columns=["op"])
+        ops.update(data.column("op").to_pylist())
+    return dict(ops)
+
+
+def test_silver_equals_the_oltp_after_inserts_updates_and_deletes(source, spark):
+    s = source["s"]
+    ops = _ops(s)
+    assert ops.get("u", 0) >= 3 and ops.get("d", 0) >= 3 and ops.get("c", 0) > STREAM_ORDERS
+    out = silver.run(spark, s=s)
+    assert out["events"]["pedidos"] >= 200 + STREAM_ORDERS
+    content = silver.compare_content(s)
+    for table, sides in content.items():
+        assert sides["oltp"] == sides["silver"], table
+    assert silver.compare_with_oltp(s)["problems"] == []
+    deleted = source["changes"]["deleted_order"]
+    ids = silver.delta_table("pedidos", s=s).to_pyarrow_table(columns=["id"]).column("id").to_pylist()
+    assert deleted not in ids
+    # Change Data Feed on; the renamed customer's snapshot read and update came in one batch:
+    # only the latest reached silver, as one insert (no update in the feed)
+    props = spark.sql(f"SHOW TBLPROPERTIES delta.`{silver.table_path('pessoas')}`").collect()
+    assert {r["key"]: r["value"] for r in props}["delta.enableChangeDataFeed"] == "true"
+    feed = (spark.read.format("delta").option("readChangeFeed", "true").option("startingVersion", 0)
+            .load(silver.table_path("pessoas")).where("nome LIKE '% Filho'"))
+    assert [r["_change_type"] for r in feed.collect()] == ["insert"]
+
+
+def _version(spark, table: str) -> int:
+    return spark.sql(f"DESCRIBE HISTORY delta.`{silver.table_path(table)}` LIMIT 1").first()["version"]
+
+
+def _rows_changed_since(spark, table: str, version: int) -> dict:
+    """Rows inserted/updated/deleted by the commits after ``version`` (none: a no-op MERGE may
+    or may not commit an empty version)."""
+    total = {"numTargetRowsInserted": 0, "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
+    for row in spark.sql(f"DESCRIBE HISTORY delta.`{silver.table_path(table)}`").collect():
+        if row["version"] > version:
+            assert row["operation"] == "MERGE", row["operation"]
+            for key in total:
+                total[key] += int(row["operationMetrics"].get(key, 0))
+    return total
+
+
+def test_reapplying_batches_changes_nothing(source, spark):
+    """The whole of bronze as one batch again (every table), then only the older events of
+    changed rows (out of order): the LSN guard leaves silver as it is."""
+    from pyspark.sql import functions as F
+
+    s = source["s"]
+    before = silver.compare_content(s)
+    defs = silver.catalog(s)
+    everything = silver.bronze_rows(spark, bronze.tables())
+    versions = {t: _version(spark, t) for t in bronze.tables()}
+    counts = silver.apply_batch(spark, everything, defs)
+    assert sum(counts.values()) == len(_bronze_events(s))
+    nothing = {"numTargetRowsInserted": 0, "numTargetRowsUpdated": 0, "numTargetRowsDeleted": 0}
+    for table in bronze.tables():
+        assert _rows_changed_since(spark, table, versions[table]) == nothing, table
+    # an old version of the renamed customer (the snapshot read) arriving late
+    version = _version(spark, "pessoas")
+    stale = everything.where((F.col("table") == "pessoas") & (F.col("op") == "r"))
+    silver.apply_batch(spark, stale, {"pessoas": defs["pessoas"]})
+    assert _rows_changed_since(spark, "pessoas", version) == nothing
+    assert silver.compare_content(s) == before
+
+
+def test_gold_revenue_equals_the_warehouse_mart(source, spark):
+    """The same OLTP through two engines: Spark/Delta gold vs the dbt mart on Postgres."""
+    from jornada import warehouse
+    from jornada.db import connect
+
+    warehouse.reset_warehouse(source["s"])
+    warehouse.extract_snapshot(source["s"])
+    warehouse.dbt("build")
+    with connect("olap") as olap:
+        mart = olap.execute("select ano_mes, categoria, pedidos, itens, qtde, receita, receita_fraude "
+                            "from marts.receita_categoria_mes").fetchall()
+    out = gold.build(spark, s=source["s"])
+    assert out[gold.REVENUE]["rows"] == len(mart) > 0
+    rows = silver.delta_table(gold.REVENUE, bucket=gold.BUCKET, s=source["s"]).to_pyarrow_table(
+        columns=gold.REVENUE_COLUMNS).to_pylist()
+    lake = {tuple(r[c] for c in gold.REVENUE_COLUMNS) for r in rows}
+    assert lake == {tuple(r) for r in mart}
+    # order features: one row per order, the order's UF as the warehouse's (both from jornada.geo)
+    with connect("olap") as olap:
+        # dbt's staging writes 'EX' (exterior) where jornada.geo says None (outside Brazil)
+        uf = dict(olap.execute("select distinct id_pedido, nullif(uf_pedido, 'EX') "
+                               "from marts.fato_pedidos").fetchall())
+    features = silver.delta_table(gold.FEATURES, bucket=gold.BUCKET, s=source["s"]).to_pyarrow_table(
+        columns=["id_pedido", "uf", "device_differs"]).to_pylist()
+    with connect("oltp") as oltp:
+        orders = {r[0] for r in oltp.execute("select id from pedidos")}
+    assert sorted(r["id_pedido"] for r in features) == sorted(orders)
+    assert {r["id_pedido"]: r["uf"] for r in features if r["id_pedido"] in uf} == uf
+    assert any(r["device_differs"] for r in features)
+
+
+def test_refresh_starts_from_a_snapshot_then_streams(source, spark):
+    """`lake.refresh` on the course connector's topics, which still hold the events of earlier
+    OLTP incarnations (the fixture re-created the tables): the first refresh loads silver from a
+    snapshot and streams from the offsets before it; the next one only streams."""
+    from jornada import lake
+    from jornada.db import connect
+
+    s = source["s"]
+    assert silver.needs_snapshot(s) is not None
+    first = lake.refresh(spark, s=s)
+    assert "snapshot" in first and first["gate"]["problems"] == []
+    assert silver.needs_snapshot(s) is None
+    with connect("oltp") as conn:
+        conn.execute("update pessoas set nome = 'Renomeada' where id = (select max(id) from pessoas)")
+        conn.execute("delete from pedidos where id = (select max(id) from pedidos)")
+        conn.commit()
+    version = silver.delta_table("pessoas", s=s).version()
+    second = lake.refresh(spark, s=s)
+    assert "snapshot" not in second and second["bronze"]["events"] >= 2
+    feed = (spark.read.format("delta").option("readChangeFeed", "true")
+            .option("startingVersion", version + 1).load(silver.table_path("pessoas"))
+            .where("_change_type = 'update_postimage'"))
+    assert [r["nome"] for r in feed.collect()] == ["Renomeada"]
+    for table, sides in silver.compare_content(s).items():
+        assert sides["oltp"] == sides["silver"], table
