@@ -101,19 +101,17 @@ def topics(prefix: str | None = None) -> dict[str, str]:
 def ensure_tables(spark, names: list[str] | None = None) -> list[str]:
     """Create the empty bronze tables that do not exist yet (silver streams from all of them,
     including tables that have had no change so far). Returns the ones created."""
+    from .delta_tools import create_empty, is_delta_table
+
     created = []
     for table in names or tables():
         path = table_path(table)
-        if not _is_delta(spark, path):
-            spark.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({DDL}) USING delta")
+        if not is_delta_table(spark, path):
+            create_empty(spark, path, DDL)
             created.append(table)
     return created
 
 
-def _is_delta(spark, path: str) -> bool:
-    from delta.tables import DeltaTable
-
-    return DeltaTable.isDeltaTable(spark, path)
 
 
 def decode(kafka_df):
@@ -308,6 +306,22 @@ def lake_state(s: Settings | None = None) -> dict | None:
         if exc.code == "NoSuchKey":
             return None
         raise
+
+
+def empty(spark, s: Settings | None = None) -> dict:
+    """Empty every bronze table with a Delta commit (an overwrite with no rows) and delete the
+    bronze checkpoint and state: the snapshot's restart. Unlike :func:`reset`, which deletes the
+    folders, the tables stay Delta tables for a session that has already read them (its cached
+    logs would still believe in the deleted ones)."""
+    from .. import s3
+
+    s = s or load_settings()
+    ensure_tables(spark)
+    for table in tables():
+        path = table_path(table)
+        spark.read.format("delta").load(path).limit(0).write.format("delta").mode("overwrite").save(path)
+    return {"_checkpoint": s3.delete_prefix(CHECKPOINT_BUCKET, QUERY_NAME + "/", s=s),
+            "_state": s3.delete_prefix(CHECKPOINT_BUCKET, STATE_KEY, s=s)}
 
 
 def reset(s: Settings | None = None) -> dict:

@@ -48,6 +48,35 @@ def table_files(url: str, s: Settings | None = None) -> dict[str, int]:
     return {"data_files": data, "log_files": logs, "data_bytes": size, "objects": total}
 
 
+def is_delta_table(spark, url: str, s: Settings | None = None) -> bool:
+    """Whether ``url`` holds a Delta log, asked of the store itself.
+
+    ``DeltaTable.isDeltaTable`` only asks whether a ``_delta_log`` folder exists, and SeaweedFS
+    keeps a folder after its last object is deleted (a reset): the table then "exists" with no
+    commit, CREATE TABLE IF NOT EXISTS is skipped and reading it fails with
+    DELTA_SCHEMA_NOT_SET. A table exists when its log holds a commit (or a checkpoint); when
+    it does not, the session's cache of Delta logs is cleared too."""
+    from .. import s3 as storage
+
+    bucket, prefix = split_url(url)
+    found = any(obj.object_name.endswith((".json", ".parquet"))
+                for obj in storage.client(s).list_objects(bucket, prefix=prefix + LOG_FOLDER + "/",
+                                                          recursive=True))
+    if not found:
+        spark._jvm.org.apache.spark.sql.delta.DeltaLog.clearCache()
+    return found
+
+
+def create_empty(spark, url: str, ddl: str, properties: dict[str, str] | None = None) -> None:
+    """An empty Delta table at ``url`` with the columns of ``ddl`` — by a write, not
+    ``CREATE TABLE IF NOT EXISTS``, which a session that has read a since-deleted table at that
+    path skips without a word."""
+    spark.createDataFrame([], ddl).write.format("delta").mode("overwrite").save(url)
+    if properties:
+        props = ", ".join(f"{k} = {v}" for k, v in properties.items())
+        spark.sql(f"ALTER TABLE delta.`{url}` SET TBLPROPERTIES ({props})")
+
+
 def remove_table(url: str, s: Settings | None = None) -> int:
     """Delete a table folder (every object under it); returns how many objects went."""
     from .. import s3 as storage

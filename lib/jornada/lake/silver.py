@@ -94,14 +94,13 @@ def ddl(t) -> str:
 
 def ensure_tables(spark, defs: dict) -> list[str]:
     """Create the silver tables that do not exist yet, Change Data Feed on."""
-    from delta.tables import DeltaTable
+    from .delta_tools import create_empty, is_delta_table
 
     created = []
     for name, t in defs.items():
         path = table_path(name)
-        if not DeltaTable.isDeltaTable(spark, path):
-            spark.sql(f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({ddl(t)}) USING delta "
-                      "TBLPROPERTIES (delta.enableChangeDataFeed = true)")
+        if not is_delta_table(spark, path):
+            create_empty(spark, path, ddl(t), {"delta.enableChangeDataFeed": "true"})
             created.append(name)
     return created
 
@@ -257,7 +256,7 @@ def snapshot(spark, s: Settings | None = None, log: Callable[[str], None] = lamb
     from ..db import connect
     from ..warehouse.mirror import source_identity as identity
     from .bronze import CHECKPOINT_BUCKET as CP, topics, write_state
-    from .bronze import reset as reset_bronze
+    from .bronze import empty as empty_bronze
 
     s = s or load_settings()
     t0 = time.monotonic()
@@ -276,7 +275,7 @@ def snapshot(spark, s: Settings | None = None, log: Callable[[str], None] = lamb
         for name, t in defs.items():
             rows[name] = conn.execute(f"select {', '.join(t.column_names)} from {name}").fetchall()
         conn.rollback()
-    reset_bronze(s)
+    empty_bronze(spark, s)
     s3.delete_prefix(CP, QUERY_NAME + "/", s=s)
     ensure_tables(spark, defs)
     for name, t in defs.items():
