@@ -137,8 +137,10 @@ STATE_JS = """() => {
   document.querySelectorAll('.jornada-cluster .disc, .jornada-cluster .tag, path.jornada-point').forEach(el => {
     const r = el.getBoundingClientRect(), x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
     if (x < 0 || y < 0 || x > innerWidth || y > innerHeight) return;
-    checked += 1;
     const top = document.elementFromPoint(x, y);
+    // under the legend or the layer control: off the drawn map (a pan shows it), not hidden by an order
+    if (top && top.closest('.leaflet-control-container')) return;
+    checked += 1;
     if (!(top === el || el.contains(top) || (top && top.closest('.jornada-cluster') === el.closest('.jornada-cluster')
           && el.closest('.jornada-cluster')))) {
       covered.push({what: el.className.baseVal !== undefined ? el.className.baseVal : el.className,
