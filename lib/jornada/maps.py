@@ -405,6 +405,10 @@ _STYLE = f"""<style>
 .jornada-swatch {{ display: inline-block; width: 11px; height: 11px; border-radius: 50%;
   margin-right: 6px; border: 1px solid #333; vertical-align: -1px; }}
 .{CLUSTER_CLASS} {{ background: transparent; border: none; }}
+/* only what is painted takes the pointer: a cluster's transparent square corners must not
+   catch a click meant for (or sit "on top of") a neighbour's tag */
+.leaflet-marker-icon.leaflet-interactive.{CLUSTER_CLASS}, .{CLUSTER_CLASS} .box {{ pointer-events: none; }}
+.{CLUSTER_CLASS} .disc, .{CLUSTER_CLASS} .tag {{ pointer-events: auto; }}
 .{CLUSTER_CLASS} .box {{ position: relative; width: 100%; height: 100%; }}
 .{CLUSTER_CLASS} .disc {{ width: 100%; height: 100%; box-sizing: border-box; border-radius: 50%;
   border: 2px solid #fff; box-shadow: 0 0 0 1px rgba(0,0,0,.45), 0 1px 3px rgba(0,0,0,.4);
