@@ -57,6 +57,18 @@ def stack_up():
     return st
 
 
+@pytest.fixture(scope="module")
+def s3():
+    """Only the object store (and its bucket hook), not the whole stack: its settings."""
+    from jornada.config import ensure_env_file, reload
+    from jornada.services import stack
+
+    ensure_env_file()
+    s = reload()
+    stack(s).up(["s3"], log=lambda *_: None)
+    return s
+
+
 @pytest.fixture
 def oltp_clean(stack_up):
     """An OLTP database with only the schema and the seeded catalogue."""

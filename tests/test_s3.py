@@ -22,18 +22,6 @@ pytestmark = pytest.mark.services
 MiB = 1024 * 1024
 
 
-@pytest.fixture(scope="module")
-def s3():
-    """Only the store (and the bucket hook), not the whole stack."""
-    from jornada.config import ensure_env_file, reload
-    from jornada.services import stack
-
-    ensure_env_file()
-    s = reload()
-    stack(s).up(["s3"], log=lambda *_: None)
-    return s
-
-
 @pytest.fixture
 def prefix(s3):
     """A private folder of bronze for one test, removed afterwards."""

@@ -23,17 +23,6 @@ pytestmark = [
 ROWS = 500
 
 
-@pytest.fixture(scope="module")
-def s3():
-    from jornada.config import ensure_env_file, reload
-    from jornada.services import stack
-
-    ensure_env_file()
-    s = reload()
-    stack(s).up(["s3"], log=lambda *_: None)
-    return s
-
-
 @pytest.fixture
 def table(s3):
     """A Delta table folder of its own under bronze/_tests, removed afterwards."""

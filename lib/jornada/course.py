@@ -142,7 +142,7 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     """Execute one notebook with papermill into out_dir; return its summary row (raises on error)."""
     import papermill as pm
 
-    from .kernel import kernel_config
+    from .kernel import environment, kernel_config
 
     out_dir.mkdir(parents=True, exist_ok=True)
     out_nb = out_dir / path.name
@@ -150,19 +150,10 @@ def execute(path: Path, out_dir: Path, parameters: dict | None = None,
     records.unlink(missing_ok=True)
     started = time.monotonic()
     wall_started = time.time() - 1  # file mtimes are wall-clock (and may be coarse)
-    previous = {k: os.environ.get(k) for k in (RECORD_ENV, OUTPUT_ENV)}
-    os.environ[RECORD_ENV] = str(records)
-    os.environ[OUTPUT_ENV] = str(out_dir.parent)
-    try:
+    with environment({RECORD_ENV: str(records), OUTPUT_ENV: str(out_dir.parent)}):
         pm.execute_notebook(str(path), str(out_nb), parameters=parameters or {}, kernel_name="python3",
                             cwd=str(path.parent), execution_timeout=timeout, progress_bar=False,
                             log_output=False, config=kernel_config())
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     seconds = round(time.monotonic() - started, 1)
     return {"notebook": str(path.relative_to(REPO_ROOT)), "seconds": seconds,
             "status": "ok", "output": str(out_nb),

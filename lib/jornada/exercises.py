@@ -169,22 +169,14 @@ def run_notebook(path: Path, timeout: int = 600, cwd: Path | None = None,
     """
     from nbclient import NotebookClient
 
-    from .kernel import kernel_config
+    from .kernel import environment, kernel_config
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(cwd or path.parent)}},
                             config=kernel_config())
-    previous = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update(env or {})  # the kernel process inherits this process's environment
-    try:
+    with environment(env):  # the kernel process inherits this process's environment
         client.execute()
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return nb
 
 
