@@ -28,7 +28,8 @@ def lesson(records):
 
 
 def test_the_repo_dags_are_listed(lesson):
-    assert lesson["dag_ids"] == ["cdc_check", "dbt_build", "history_load", "liga_pipeline", "warehouse_load"]
+    assert lesson["dag_ids"] == ["cdc_check", "dbt_build", "history_load", "lake_refresh", "liga_pipeline",
+                                "warehouse_load"]
 
 
 def test_dag_test_runs_in_process(lesson):
