@@ -81,8 +81,10 @@ def _prepare(s, prefix: str, history: int, seed: int) -> dict:
                                        checkpoint=f"s3a://checkpoints/{prefix}/realtime",
                                        topic=f"fraude.alertas.{prefix.rsplit('-', 1)[1]}-rt",
                                        model_prefix=f"{prefix}/model")
+            q.awaitTermination(30)      # Spark may accept the query and fail its first batch
+            err = q.exception()
             q.stop()
-            real_time = "started"
+            real_time = f"failed: {str(err).splitlines()[0][:300]}" if err else "ran 30 s without an error"
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             real_time = f"refused: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     finally:
