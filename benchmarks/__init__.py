@@ -29,12 +29,14 @@ def run(output: Path, only: list[str] | None = None) -> dict:
     """Every suite (or ``only`` those), on an isolated stack; results written to ``output``."""
     isolate_stack()
     from jornada.services import stack
-    from benchmarks import bench_cdc, bench_fraud, bench_generators, bench_geo, bench_lake, bench_warehouse
+    from benchmarks import (bench_cdc, bench_fraud, bench_generators, bench_geo, bench_lake, bench_scoring,
+                            bench_warehouse)
 
     st = stack()
     st.up(["oltp"], log=lambda m: print(m, file=sys.stderr))
     suites = {"geo": bench_geo.run, "generators": bench_generators.run, "cdc": bench_cdc.run,
-              "warehouse": bench_warehouse.run, "lake": bench_lake.run, "fraud": bench_fraud.run}
+              "warehouse": bench_warehouse.run, "lake": bench_lake.run, "fraud": bench_fraud.run,
+              "scoring": bench_scoring.run}
     results = {"machine": {"cpus": os.cpu_count(), "arch": platform.machine(),
                            "python": platform.python_version()},
                "started": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -1,4 +1,4 @@
-"""`jornada check NN` on every lesson with exercises (01–05), read from its --json result.
+"""`jornada check NN` on every lesson with exercises (01–07), read from its --json result.
 
 For each lesson: the solution passes every task; the untouched exercise says "to do" at every
 blank; every planted wrong answer (jornada.checks.wrong_answers.lessonNN) gets its teaching hint
@@ -28,6 +28,7 @@ TASKS = {  # the check cells of each lesson, in notebook order
     "04": ["fraud_rate_by_uf", "revenue_by_category_month", "incremental_model", "scd2_version_at"],
     "05": ["taskflow_dag", "quality_gate", "next_runs", "trigger_run"],
     "06": ["silver_merge", "undo_bad_update", "compact", "reconcile"],
+    "07": ["history_features", "ranking_metrics", "budget_threshold", "amount_rule"],
 }
 TASKS_PER_LESSON = 4
 pytestmark = [pytest.mark.notebooks,

@@ -1,4 +1,4 @@
-"""The lessons' key outputs, checked with nbval: each lesson 01-06 is executed again by nbval's own
+"""The lessons' key outputs, checked with nbval: each lesson 01-07 is executed again by nbval's own
 kernel and every cell marked `# NBVAL_CHECK_OUTPUT` must print what the committed notebook shows.
 
 nbval's lax mode (`--nbval-lax`) compares only the marked cells (every other cell must merely run
@@ -27,7 +27,7 @@ from jornada.config import REPO_ROOT
 pytestmark = pytest.mark.notebooks
 
 SANITIZE = REPO_ROOT / "tests" / "nbval_sanitize.cfg"
-CHECKED = [p for p in course.lesson_paths() if "01" <= p.name[:2] <= "06"]
+CHECKED = [p for p in course.lesson_paths() if "01" <= p.name[:2] <= "07"]
 TIMEOUT_S = 900  # per lesson; the slowest takes about two minutes
 
 

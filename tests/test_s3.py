@@ -62,6 +62,19 @@ def test_put_get_list_delete(s3, prefix):
     assert list(storage.list_keys("bronze", prefix, s=s3)) == []
 
 
+def test_delete_prefix_leaves_no_folder_behind(s3, prefix):
+    """SeaweedFS keeps a folder when its last object goes and answers HEAD `folder/` with 200:
+    S3A then sees a directory there, and an MLlib save to that path fails even with overwrite."""
+    storage.put_bytes("bronze", f"{prefix}model/metadata/part-00000", b"{}", s=s3)
+    storage.put_bytes("bronze", f"{prefix}model/stages/0/data.parquet", b"x", s=s3)
+    assert storage.delete_prefix("bronze", prefix, s=s3) == 2
+    for folder in ("model/metadata/", "model/stages/0/", "model/stages/", "model/", ""):
+        with pytest.raises(S3Error) as err:
+            storage.client(s3).stat_object("bronze", prefix + folder)
+        assert err.value.code == "NoSuchKey", folder
+    assert list(storage.client(s3).list_objects("bronze", prefix=prefix)) == []
+
+
 def test_multipart_upload_of_three_parts(s3, prefix):
     data = os.urandom(11 * MiB)  # 5 MiB + 5 MiB + 1 MiB
     key = f"{prefix}big.bin"

@@ -434,7 +434,7 @@ def exercises_check_sync() -> None:
 
 @app.command()
 def bench(output: Path = typer.Option(Path("output/bench.json"), help="JSON results"),
-          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse lake fraud")) -> None:
+          only: list[str] | None = typer.Option(None, help="subset: geo generators cdc warehouse lake fraud scoring")) -> None:
     """Benchmarks on their own Postgres (never the learner's), JSON into OUTPUT."""
     from .config import REPO_ROOT
 

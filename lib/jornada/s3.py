@@ -83,8 +83,23 @@ def list_keys(bucket: str, prefix: str = "", recursive: bool = True,
         yield obj.object_name
 
 
+def _folders(c, bucket: str, prefix: str) -> list[str]:
+    """The folders under ``prefix``, each listed after the folders inside it."""
+    out: list[str] = []
+    for obj in c.list_objects(bucket, prefix=prefix, recursive=False):
+        if obj.is_dir and obj.object_name != prefix:
+            out += _folders(c, bucket, obj.object_name) + [obj.object_name]
+    return out
+
+
 def delete_prefix(bucket: str, prefix: str, s: Settings | None = None) -> int:
-    """Delete every object under ``prefix`` (a table folder, say); returns how many."""
+    """Delete every object under ``prefix`` (a table folder, say); returns how many.
+
+    The folders go too, deepest first: SeaweedFS keeps a folder when its last object is deleted
+    and answers HEAD ``folder/`` with 200, so Hadoop's S3A takes the path for an existing
+    directory and a later save there fails (MLlib: "PATH_ALREADY_EXISTS" even with overwrite).
+    On MinIO and AWS a folder is only a prefix: deleting ``folder/`` is a harmless no-op.
+    """
     from minio.deleteobjects import DeleteObject
 
     c = client(s)
@@ -93,6 +108,8 @@ def delete_prefix(bucket: str, prefix: str, s: Settings | None = None) -> int:
     if errors:
         raise RuntimeError(f"could not delete {len(errors)} object(s) under {bucket}/{prefix}: "
                            f"{errors[0]}")
+    for folder in _folders(c, bucket, prefix) + ([prefix] if prefix.endswith("/") else []):
+        c.remove_object(bucket, folder)
     return len(keys)
 
 

@@ -70,11 +70,24 @@ def is_delta_table(spark, url: str, s: Settings | None = None) -> bool:
 def create_empty(spark, url: str, ddl: str, properties: dict[str, str] | None = None) -> None:
     """An empty Delta table at ``url`` with the columns of ``ddl`` — by a write, not
     ``CREATE TABLE IF NOT EXISTS``, which a session that has read a since-deleted table at that
-    path skips without a word."""
-    spark.createDataFrame([], ddl).write.format("delta").mode("overwrite").save(url)
-    if properties:
-        props = ", ".join(f"{k} = {v}" for k, v in properties.items())
-        spark.sql(f"ALTER TABLE delta.`{url}` SET TBLPROPERTIES ({props})")
+    path skips without a word.
+
+    The ``delta.*`` properties are in version 0 itself (the session's defaults for new tables
+    during the write): set by an ALTER afterwards, the change feed would start at version 1 and
+    a reader from version 0 fails with DELTA_MISSING_CHANGE_DATA."""
+    defaults = {f"spark.databricks.delta.properties.defaults.{k.removeprefix('delta.')}": v
+                for k, v in (properties or {}).items()}
+    before = {k: spark.conf.get(k, None) for k in defaults}
+    for key, value in defaults.items():
+        spark.conf.set(key, value)
+    try:
+        spark.createDataFrame([], ddl).write.format("delta").mode("overwrite").save(url)
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def remove_table(url: str, s: Settings | None = None) -> int:

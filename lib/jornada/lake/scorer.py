@@ -172,6 +172,30 @@ def ensure_topic(topic: str = ALERTS_TOPIC, partitions: int = 1) -> bool:
         a.close()
 
 
+def reset_topic(topic: str = ALERTS_TOPIC, timeout_s: float = 30.0) -> bool:
+    """Delete ``topic`` (exactly that name) and wait until the broker forgets it; True if it
+    existed. For a fresh run over a reset OLTP: its order ids start again, so the decisions of an
+    earlier run would be MERGEd as the new orders' (the alerts table keeps the first per order).
+    The scorer creates the topic again when it starts (:func:`ensure_topic`)."""
+    import time
+
+    from .. import kafka
+
+    a = kafka.admin()
+    try:
+        if topic not in a.list_topics():
+            return False
+        a.delete_topics([topic])
+        deadline = time.monotonic() + timeout_s
+        while topic in a.list_topics():   # deletion is asynchronous: a create now would fail
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"Kafka did not delete topic {topic} within {timeout_s:.0f}s")
+            time.sleep(0.5)
+        return True
+    finally:
+        a.close()
+
+
 def to_kafka(df: DataFrame) -> DataFrame:
     return df.select(F.col("id_pedido").cast("string").alias("key"),
                      F.to_json(F.struct(*df.columns)).alias("value"))

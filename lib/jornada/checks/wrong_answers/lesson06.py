@@ -56,15 +56,14 @@ COUNTS_ONLY = '''
 # Each check run of this lesson starts Spark, so mistakes in different tasks share a notebook:
 # a planted task gets its hint, the tasks left blank still say "to do".
 CASES = [
-    {"name": "merge-without-latest-change-per-key+restore-to-version-zero",
-     "plant": {"merge_changes": MERGE_WITHOUT_LATEST, "undo_bad_update": RESTORE_TO_ZERO},
+    {"name": "merge-without-latest-change-per-key+restore-to-version-zero+reconcile-by-counts-only",
+     "plant": {"merge_changes": MERGE_WITHOUT_LATEST, "undo_bad_update": RESTORE_TO_ZERO,
+               "mismatched_months": COUNTS_ONLY},
      "expect": {"task_silver_merge": ["several source rows matched one target row", "LATEST change per key"],
-                "task_undo_bad_update": ["you restored version 0", "just BEFORE the UPDATE"]}},
+                "task_undo_bad_update": ["you restored version 0", "just BEFORE the UPDATE"],
+                "task_reconcile": ["not only count(*)"]}},
     {"name": "merge-without-lsn-guard+compact-counts-bucket-objects",
      "plant": {"merge_changes": MERGE_WITHOUT_GUARD, "compact": COUNT_BUCKET_OBJECTS},
      "expect": {"task_silver_merge": ["s.lsn > t.lsn"],
                 "task_compact": ["counts the objects in the bucket", "until VACUUM", "numFiles"]}},
-    {"name": "reconcile-by-counts-only",
-     "plant": {"mismatched_months": COUNTS_ONLY},
-     "expect": {"task_reconcile": ["not only count(*)"]}},
 ]
