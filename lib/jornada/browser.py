@@ -49,6 +49,12 @@ def _sync_playwright():
     return sync_playwright
 
 
+# what is drawn now: markers, dots, and whether Leaflet or markercluster is mid-animation
+_DRAWN_JS = """() => [document.querySelectorAll('.leaflet-marker-icon').length,
+  document.querySelectorAll('path').length,
+  document.querySelector('.leaflet-zoom-anim, .leaflet-cluster-anim') ? 'animating' : 'still'].join(' ')"""
+
+
 @dataclass
 class OfflinePage:
     """A Playwright page that can load nothing but local files."""
@@ -57,11 +63,20 @@ class OfflinePage:
     blocked: list[str] = field(default_factory=list)   # URLs of the requests that were refused
     errors: list[str] = field(default_factory=list)    # uncaught JavaScript errors
 
-    def open(self, html_path: str | Path, settle_ms: int = 400) -> None:
-        """Load a saved map from file:// and wait until Leaflet has drawn it."""
+    def open(self, html_path: str | Path, settle_ms: int = 400, timeout_ms: int = 15_000) -> None:
+        """Load a saved map from file:// and wait until Leaflet has drawn it and its markers
+        stopped changing: during a zoom or cluster animation the old and the new cluster icons
+        are both in the page, and whatever counts them then sees orders twice."""
         self.page.goto(Path(html_path).resolve().as_uri(), wait_until="load")
-        self.page.wait_for_selector(".leaflet-container", state="attached", timeout=15_000)
+        self.page.wait_for_selector(".leaflet-container", state="attached", timeout=timeout_ms)
         self.page.wait_for_timeout(settle_ms)  # blocked tiles and marker clusters settle
+        last, waited = None, 0
+        while waited < timeout_ms:
+            now = self.page.evaluate(_DRAWN_JS)
+            if now == last and not now.endswith("animating"):
+                return
+            last, waited = now, waited + 250
+            self.page.wait_for_timeout(250)
 
 
 @contextmanager
