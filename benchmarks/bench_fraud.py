@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))  # works before install too
 
 NOW = datetime(2026, 1, 31, 12, 0, 0)
+DRIVER_MEMORY = "6g"   # measured: 1 M orders fail with java.lang.OutOfMemoryError at 1 GB
 
 
 def _tables(n: int, seed: int) -> dict:
@@ -51,7 +52,9 @@ def run(n: int = 1_000_000, seed: int = 42, k: int = 20) -> dict:
     pandas_s = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    spark = spark_session("bench-fraud", conf={"spark.sql.execution.arrow.pyspark.enabled": "true"})
+    # 1 M orders go through the driver (pandas → Spark and back): the lessons' 1 GB runs out of heap
+    spark = spark_session("bench-fraud", conf={"spark.sql.execution.arrow.pyspark.enabled": "true",
+                                               "spark.driver.memory": DRIVER_MEMORY})
     start_s = time.perf_counter() - t0
     try:
         frames = {name: spark.createDataFrame(df) for name, df in t.items()}
