@@ -111,6 +111,7 @@ def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int 
     from jornada.cdc.config import topic_for
     from jornada.config import reload
     from jornada.db import query_df
+    from jornada.lake import scorer
     from jornada.services import stack
 
     s = reload()
@@ -122,9 +123,9 @@ def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int 
     ends = kafka.end_offsets(topics, s)
     offsets = {t: {str(p): o for (tt, p), o in ends.items() if tt == t} for t in topics}
     log = Path(tempfile.mkdtemp(prefix="bench-scoring-")) / "scorer.log"
-    cmd = [sys.executable, "-m", "jornada.lake.scorer", "run", "--profiles", f"s3a://gold/{prefix}/profiles",
-           "--alerts-table", f"s3a://gold/{prefix}/alerts", "--checkpoints", f"s3a://checkpoints/{prefix}",
-           "--topic", topic, "--model-prefix", f"{prefix}/model", "--starting-offsets", json.dumps(offsets)]
+    cmd = scorer.command(profiles=f"s3a://gold/{prefix}/profiles", alerts_table=f"s3a://gold/{prefix}/alerts",
+                         checkpoints=f"s3a://checkpoints/{prefix}", topic=topic, model_prefix=f"{prefix}/model",
+                         starting_offsets=offsets)
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=str(REPO / "lib")), cwd=REPO,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 

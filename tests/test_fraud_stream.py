@@ -9,11 +9,9 @@ alerts table is read back with delta-rs (no second Spark session).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import datetime
@@ -83,9 +81,10 @@ def shop():
 
 def _start_scorer(offsets: dict, log: Path) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
-    cmd = [sys.executable, "-m", "jornada.lake.scorer", "run", "--profiles", PROFILES,
-           "--alerts-table", ALERTS, "--checkpoints", CHECKPOINTS, "--topic", TOPIC,
-           "--model-prefix", f"{PREFIX}/model", "--starting-offsets", json.dumps(offsets)]
+    from jornada.lake import scorer
+
+    cmd = scorer.command(profiles=PROFILES, alerts_table=ALERTS, checkpoints=CHECKPOINTS, topic=TOPIC,
+                         model_prefix=f"{PREFIX}/model", starting_offsets=offsets)
     return subprocess.Popen(cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
                             start_new_session=True, cwd=REPO)
 

@@ -261,6 +261,15 @@ def run(spark, bootstrap: str, *, alerts_table: str = ALERTS_TABLE,
     return scorer, sink, manifest
 
 
+def command(*, profiles: str, alerts_table: str, checkpoints: str, topic: str, model_prefix: str,
+            starting_offsets: dict | str = "latest") -> list[str]:
+    """The scorer as its own process (``python -m jornada.lake.scorer run …``), as in production."""
+    offsets = starting_offsets if isinstance(starting_offsets, str) else json.dumps(starting_offsets)
+    return [sys.executable, "-m", "jornada.lake.scorer", "run", "--profiles", profiles,
+            "--alerts-table", alerts_table, "--checkpoints", checkpoints, "--topic", topic,
+            "--model-prefix", model_prefix, "--starting-offsets", offsets]
+
+
 def main(argv: list[str] | None = None) -> None:
     from ..cdc.connect import bootstrap_servers
     from .spark import spark_session
