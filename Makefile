@@ -9,7 +9,7 @@ PY         := $(VENV)/bin/python
 JORNADA    := $(VENV)/bin/jornada
 STAMP      := $(VENV)/.installed
 OUTPUT     ?= output
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= --durations=25
 
 .PHONY: help system-deps web-assets setup env up down status doctor reset course test test-unit lab bench exercises clean
 

@@ -35,11 +35,12 @@ def _stack_for_cdc(log):
     from jornada.stack.runtime import port_open
 
     st = stack(reload())
-    ours = all(st.running_pid(st.services[n]) for n in ("kafka", "connect"))
-    s = st.settings
-    wanted = [int(s.get(k)) for k in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CONNECT_PORT")]
-    if not ours and any(port_open(p) for p in wanted):
-        for key in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "CONNECT_PORT"):
+    # a service this stack runs keeps its port; one it does not run moves off a port in use
+    taken = [key for key, name in (("KAFKA_PORT", "kafka"), ("KAFKA_CONTROLLER_PORT", "kafka"),
+                                   ("CONNECT_PORT", "connect"))
+             if st.running_pid(st.services[name]) is None and port_open(getattr(st.settings, key.lower()))]
+    if taken:
+        for key in taken:
             os.environ[key] = str(_free_port())
         st = stack(reload())
     started = {}

@@ -50,7 +50,7 @@ def _stack_for_lake(log):
     from .bench_cdc import _free_port, _stack_for_cdc
 
     st, started = _stack_for_cdc(log)
-    if st.running_pid(st.services["s3"]) is None and port_open(int(st.settings.get("S3_PORT"))):
+    if st.running_pid(st.services["s3"]) is None and port_open(st.settings.s3_port):
         for key in S3_PORT_KEYS:
             os.environ[key] = str(_free_port())
         from jornada.services import stack
@@ -91,10 +91,9 @@ def _backlog(orders: int, seed: int) -> dict:
     from jornada import cdc, generators, kafka, schema
     from jornada.lake import bronze
 
-    ends = kafka.end_offsets(list(bronze.topics()))
-    starting: dict = {}
-    for (topic, partition), offset in ends.items():
-        starting.setdefault(topic, {})[str(partition)] = offset
+    # the issue's 1 M orders are ≈ 3 GB of item events: over the broker's 1 GiB per partition
+    kafka.set_retention_bytes(bronze.topics(), -1)
+    starting = kafka.starting_offsets(bronze.topics())
     schema.init_oltp(reset=True)
     cdc.ensure_capture(log=lambda m: None, wait=True)
     generators.load_customers(max(orders // 10, 10), seed=seed, now=NOW)
@@ -143,8 +142,8 @@ def freshness(spark, s, rate: float = 100, seconds: float = 60, seed: int = 31,
 
     first_new = scalar("select coalesce(max(id), 0) from pedidos") + 1
     start_version = silver.delta_table("pedidos", s=s).version() + 1
-    qb, _ = bronze.start(spark, continuous=True, s=s)
-    qs, _ = silver.start(spark, continuous=True, s=s)
+    qb, _ = bronze.start(spark, continuous=True, s=s, log=_log)
+    qs, _ = silver.start(spark, continuous=True, s=s, log=_log)   # each batch's events and seconds
     result: dict = {}
 
     def write():
@@ -191,8 +190,8 @@ def scalar_silver_new(s, first_new: int) -> int:
 
 
 def run(orders: int = 20_000, growth_sizes: tuple[int, int] = (2_000, 20_000), rate: float = 100,
-        seconds: float = 60, seed: int = 31, log=None) -> dict:
-    """The lake suite of `make bench`."""
+        seconds: float = 60, seed: int = 31, driver_memory: str | None = None, log=None) -> dict:
+    """The lake suite of `make bench` (``driver_memory``: e.g. "6g" for the issue's 1 M orders)."""
     from jornada.lake import bronze
     from jornada.lake.spark import spark_session
 
@@ -205,7 +204,8 @@ def run(orders: int = 20_000, growth_sizes: tuple[int, int] = (2_000, 20_000), r
         topics = list(bronze.topics())
         out["kcat"] = kcat_rate(topics, s)
         t0 = time.monotonic()
-        spark = spark_session("bench-lake", s=s)
+        conf = {"spark.driver.memory": driver_memory} if driver_memory else None
+        spark = spark_session("bench-lake", s=s, conf=conf)
         spark.range(1).count()
         out["spark_session_start_s"] = round(time.monotonic() - t0, 2)
         try:
@@ -218,13 +218,17 @@ def run(orders: int = 20_000, growth_sizes: tuple[int, int] = (2_000, 20_000), r
                                               / out["kcat"]["events_per_s"], 4)
             out["silver_merge_backlog_s"] = full["silver"]["seconds"]
             out["gold_build_s"] = {k: v["seconds"] for k, v in full["gold"].items()}
+            log(f"lake backlog: {json.dumps({k: out[k] for k in ('kcat', 'bronze_ingest', 'silver_merge_backlog_s', 'gold_build_s') if k in out}, default=str)}")
             out["one_percent_batch"] = _one_percent_batch(spark, s)
+            log(f"lake 1 % batch: {json.dumps(out['one_percent_batch'])}")
             out["freshness"] = freshness(spark, s, rate=rate, seconds=seconds, seed=seed + 1)
+            log(f"lake freshness: {json.dumps(out['freshness'], default=str)}")
             growth = {}
             for size in growth_sizes:
                 log(f"lake growth: {size} orders …")
                 backlog = _backlog(size, seed + 2)
                 growth[size] = _pipeline(spark, s, backlog["starting_offsets"])["seconds"]
+                log(f"lake growth: {size} orders in {growth[size]} s")
             small, large = growth_sizes
             ratio = growth[large] / growth[small] if growth[small] else None
             out["cost_growth"] = {"seconds": growth, "data_ratio": large / small,
@@ -235,12 +239,28 @@ def run(orders: int = 20_000, growth_sizes: tuple[int, int] = (2_000, 20_000), r
             spark.stop()
         out["rss_mb"] = {k: round(v) for k, v in st.rss_mb().items()}
     finally:
+        from jornada import kafka
+
+        kafka.set_retention_bytes(bronze.topics(), None)
         for name in ("s3", "connect", "kafka"):
             if name in started:
                 st.down([name], log=log)
     return out
 
 
-if __name__ == "__main__":  # python -m benchmarks.bench_lake [orders]
-    args = [int(a) for a in sys.argv[1:]]
-    print(json.dumps(run(*args[:1]) if args else run(), indent=2, default=str))
+def main(argv: list[str] | None = None) -> None:
+    """python -m benchmarks.bench_lake --orders 230000 --growth 100000 1000000 --driver-memory 6g
+    (the issue's sizes: a backlog of ≥ 1 M CDC events, growth from 100 k to 1 M orders)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_lake")
+    parser.add_argument("--orders", type=int, default=20_000)
+    parser.add_argument("--growth", type=int, nargs=2, default=(2_000, 20_000))
+    parser.add_argument("--driver-memory", default=None)
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.orders, tuple(args.growth), driver_memory=args.driver_memory),
+                     indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -6,11 +6,14 @@ A fresh OLTP with a history (CDC on) trains and saves a model and the customers'
 ``seconds``. Latency of an order = the Kafka timestamp of its alert (set when the scorer's
 producer wrote it) − its commit time in Postgres (``commit_time``, from the WAL event); both
 clocks are this machine's. Reported: p50/p95/p99/max, the rate the shop reached, and the orders
-never scored (goal: 0).
+never scored (goal: 0); and the same path in two parts, split where Debezium wrote the order's
+event to ``liga.message`` (its Kafka timestamp): commit → message (Debezium) and message → alert
+(the scorer).
 
-Mode: micro-batch. Spark's real-time mode runs stateless queries only, and the scorer joins two
-streams (an order's ``pedidos`` and ``auditoria_pedidos`` events arrive on two topics): the
-refusal Spark gives for ``mode="real-time"`` is captured and reported beside the numbers.
+Both modes, one after the other on the same model and profiles (one Spark process at a time):
+``real-time`` (``trigger(realTime=…)``: each order's own event from ``liga.message``, native
+features, broadcast joins) and ``micro-batch`` (the two CDC topics joined as streams, the UF by
+a pandas UDF). Each gets its own warm-up, then the same rate and duration.
 
 Run: .venv/bin/python benchmarks/bench_scoring.py [rate] [seconds]   (prints JSON)
 """
@@ -47,10 +50,9 @@ def _percentiles(values: list[float]) -> dict:
 
 
 def _prepare(s, prefix: str, history: int, seed: int) -> dict:
-    """History in the OLTP; model + profiles on the store; the real-time mode's answer."""
+    """History in the OLTP; model + profiles on the store."""
     from jornada import cdc
     from jornada import generators as g
-    from jornada.cdc.connect import bootstrap_servers
     from jornada.db import query_df
     from jornada.lake import model, scorer
     from jornada.lake.features import customer_profiles, order_features, with_labels
@@ -75,57 +77,57 @@ def _prepare(s, prefix: str, history: int, seed: int) -> dict:
         manifest = model.save(result, s, f"{prefix}/model")
         scorer.write_profiles(customer_profiles(f["pedidos"], f["auditoria_pedidos"], f["enderecos"]),
                               f"s3a://gold/{prefix}/profiles")
-        try:   # the real-time mode, asked for real: Spark's own answer
-            q, _ = scorer.start_scorer(spark, bootstrap_servers(), mode="real-time",
-                                       profiles_path=f"s3a://gold/{prefix}/profiles",
-                                       checkpoint=f"s3a://checkpoints/{prefix}/realtime",
-                                       topic=f"fraude.alertas.{prefix.rsplit('-', 1)[1]}-rt",
-                                       model_prefix=f"{prefix}/model")
-            q.awaitTermination(30)      # Spark may accept the query and fail its first batch
-            err = q.exception()
-            q.stop()
-            real_time = f"failed: {str(err).splitlines()[0][:300]}" if err else "ran 30 s without an error"
-        except Exception as exc:  # noqa: BLE001 - reported, not hidden
-            real_time = f"refused: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
     finally:
         spark.stop()
-    return {"manifest": manifest, "train_s": round(train_s, 1), "real_time_mode": real_time,
+    return {"manifest": manifest, "train_s": round(train_s, 1),
             "last_history_id": int(tables["pedidos"]["id"].max())}
 
 
-def _alerts(topic: str, s) -> dict[int, float]:
-    """id_pedido → latency in ms of its first alert on the topic."""
+def _alerts(topic: str, s) -> dict[int, tuple[float, float]]:
+    """id_pedido → (commit time, alert time) in epoch ms, of its first alert on the topic."""
     from jornada import kafka
 
-    out: dict[int, float] = {}
+    out: dict[int, tuple[float, float]] = {}
     for msg in kafka.read(topic, timeout_s=10, s=s):
         a = json.loads(msg.value)
         commit = datetime.fromisoformat(a["commit_time"].replace("Z", "+00:00")).timestamp()
-        out.setdefault(int(a["id_pedido"]), msg.timestamp - commit * 1000)
+        out.setdefault(int(a["id_pedido"]), (commit * 1000, msg.timestamp))
     return out
 
 
-def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int = 42) -> dict:
+def _published(s, offsets: dict[int, int]) -> dict[int, float]:
+    """id_pedido → when Debezium's producer wrote the order's event to ``liga.message`` (epoch
+    ms): what splits commit → alert into Debezium's part and the scorer's."""
+    import base64
+
+    from jornada import kafka
+    from jornada.cdc.config import message_topic
+
+    out: dict[int, float] = {}
+    for msg in kafka.read(message_topic(), timeout_s=60, offsets=offsets, s=s):
+        event = json.loads(msg.value) if msg.value else None
+        if event and event.get("op") == "m":
+            order = json.loads(base64.b64decode(event["message"]["content"]))
+            out.setdefault(int(order["id_pedido"]), msg.timestamp)
+    return out
+
+
+def _measure(s, mode: str, prefix: str, tag: str, after_id: int, rate: float, seconds: float,
+             seed: int) -> dict:
+    """One scorer process in ``mode``: warm-up, then ``rate`` orders/s for ``seconds``."""
     from jornada import generators as g
-    from jornada import kafka, s3
-    from jornada.cdc.config import topic_for
-    from jornada.config import reload
+    from jornada import kafka
+    from jornada.cdc.config import message_topic, topic_for
     from jornada.db import query_df
     from jornada.lake import scorer
-    from jornada.services import stack
 
-    s = reload()
-    stack(s).up(["oltp", "kafka", "connect", "s3"], log=lambda m: print(m, file=sys.stderr))
-    tag = uuid.uuid4().hex[:8]
-    prefix, topic = f"_bench/scoring-{tag}", f"fraude.alertas.bench-{tag}"
-    prep = _prepare(s, prefix, history, seed)
-    topics = [topic_for("pedidos"), topic_for("auditoria_pedidos")]
-    ends = kafka.end_offsets(topics, s)
-    offsets = {t: {str(p): o for (tt, p), o in ends.items() if tt == t} for t in topics}
-    log = Path(tempfile.mkdtemp(prefix="bench-scoring-")) / "scorer.log"
-    cmd = scorer.command(profiles=f"s3a://gold/{prefix}/profiles", alerts_table=f"s3a://gold/{prefix}/alerts",
-                         checkpoints=f"s3a://checkpoints/{prefix}", topic=topic, model_prefix=f"{prefix}/model",
-                         starting_offsets=offsets)
+    topic = f"fraude.alertas.bench-{tag}-{mode}"
+    topics = [message_topic(), topic_for("pedidos"), topic_for("auditoria_pedidos")]
+    offsets = kafka.starting_offsets(topics, s)
+    log = Path(tempfile.mkdtemp(prefix=f"bench-scoring-{mode}-")) / "scorer.log"
+    cmd = scorer.command(profiles=f"s3a://gold/{prefix}/profiles", alerts_table=f"s3a://gold/{prefix}/alerts-{mode}",
+                         checkpoints=f"s3a://checkpoints/{prefix}/{mode}", topic=topic, model_prefix=f"{prefix}/model",
+                         starting_offsets=offsets, mode=mode)
     proc = subprocess.Popen(cmd, env=dict(os.environ, PYTHONPATH=str(REPO / "lib")), cwd=REPO,
                             stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -144,7 +146,7 @@ def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int 
     try:
         # warm-up: the scorer's JVM, first batches and model load are not the steady state
         g.run_stream(count=20, rate=10, seed=seed + 1, progress=False)
-        warm = ids_after(prep["last_history_id"])
+        warm = ids_after(after_id)
         wait_scored(warm, 600)
         last = max(warm)
         t0 = time.perf_counter()
@@ -160,14 +162,39 @@ def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int 
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(30)
         kafka.delete_topics(topic, s)
+    published = _published(s, {int(p): o for p, o in offsets[message_topic()].items()})
+    scored = [i for i in streamed if i in got]
+    split = [i for i in scored if i in published]
+    return {"orders": len(streamed), "rate_reached": round(len(streamed) / shop_s, 1),
+            "unscored": len(streamed - set(got)),
+            "commit_to_alert_ms": _percentiles([got[i][1] - got[i][0] for i in scored]),
+            # the same orders' path in two parts: Debezium (commit → liga.message), then the scorer
+            "commit_to_message_ms": _percentiles([published[i] - got[i][0] for i in split]),
+            "message_to_alert_ms": _percentiles([got[i][1] - published[i] for i in split]),
+            "last_id": max(streamed)}
+
+
+def run(rate: float = 200, seconds: float = 60, history: int = 5_000, seed: int = 42) -> dict:
+    from jornada import s3
+    from jornada.config import reload
+    from jornada.services import stack
+
+    s = reload()
+    stack(s).up(["oltp", "kafka", "connect", "s3"], log=lambda m: print(m, file=sys.stderr))
+    tag = uuid.uuid4().hex[:8]
+    prefix = f"_bench/scoring-{tag}"
+    prep = _prepare(s, prefix, history, seed)
+    modes, after = {}, prep["last_history_id"]
+    try:
+        for k, mode in enumerate(("real-time", "micro-batch")):   # one Spark process at a time
+            modes[mode] = _measure(s, mode, prefix, tag, after, rate, seconds, seed + 10 * k)
+            after = modes[mode].pop("last_id")
+    finally:
         for bucket in ("gold", "checkpoints", "models"):
             s3.delete_prefix(bucket, prefix + "/", s=s)
-    latencies = [got[i] for i in streamed if i in got]
-    return {"mode": "micro-batch", "rate_asked": rate, "seconds": seconds, "orders": len(streamed),
-            "rate_reached": round(len(streamed) / shop_s, 1), "unscored": len(streamed - set(got)),
-            "commit_to_alert_ms": _percentiles(latencies), "goal_p99_ms": 500,
+    return {"rate_asked": rate, "seconds": seconds, "goal_p99_ms": 500, "modes": modes,
             "history_orders": history, "train_s": prep["train_s"],
-            "model_version": prep["manifest"]["version"], "real_time_mode": prep["real_time_mode"]}
+            "model_version": prep["manifest"]["version"]}
 
 
 if __name__ == "__main__":

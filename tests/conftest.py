@@ -96,7 +96,8 @@ def olap_conn(stack_up):
 
 @pytest.fixture(scope="session")
 def course_run(stack_up, tmp_path_factory):
-    """Execute every lesson, then every solution, once per session (in course order).
+    """Execute every lesson once per session, in course order (the solutions execute in
+    tests/test_graders.py, graded by `jornada check` as a learner's notebook is).
 
     Returns {"notebooks/02_generating_data": row, ...}; a row has status, output path, seconds and
     the values the notebook recorded with jornada.course.record().
@@ -105,7 +106,7 @@ def course_run(stack_up, tmp_path_factory):
 
     out = tmp_path_factory.mktemp("course")
     rows = {}
-    for path in course.lesson_paths() + course.lesson_paths(course.SOLUTIONS):
+    for path in course.lesson_paths():
         key = f"{path.parent.name}/{path.stem}"
         try:
             rows[key] = course.execute(path, out / path.parent.name)
@@ -116,6 +117,5 @@ def course_run(stack_up, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def records(course_run):
-    """What each notebook recorded, by notebook stem (e.g. records["02_generating_data"])."""
-    return {key.split("/", 1)[1] if key.startswith("notebooks/") else key: row["records"]
-            for key, row in course_run.items()}
+    """What each lesson recorded, by notebook stem (e.g. records["02_generating_data"])."""
+    return {key.split("/", 1)[1]: row["records"] for key, row in course_run.items()}

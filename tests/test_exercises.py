@@ -141,8 +141,20 @@ def test_check_grades_the_workspace_copy_and_asks_for_start_first(tmp_path, monk
     monkeypatch.setattr(exercises, "data_policy", lambda lesson: {"scratch": (), "note": ""})
     result = exercises.grade("05")
     assert seen == [path] and result["notebook"] == str(path)
-    assert set(result) == {"lesson", "notebook", "tasks", "passed", "total"}
+    assert set(result) == {"lesson", "notebook", "tasks", "passed", "total", "cell_errors"}
     assert result["total"] == len(result["tasks"]) == 4
+    assert result["cell_errors"] == []                       # nothing ran: no outputs at all
+
+
+def test_cell_errors_are_the_cells_outside_the_checks():
+    nb = nbformat.v4.new_notebook()
+    boom = {"output_type": "error", "ename": "NameError", "evalue": "name 'x' is not defined", "traceback": []}
+    nb.cells = [nbformat.v4.new_markdown_cell("# a lesson"),
+                nbformat.v4.new_code_cell("x", outputs=[nbformat.from_dict(boom)]),
+                nbformat.v4.new_code_cell("check(x)", metadata={"tags": [exercises.CHECK_TAG]},
+                                          outputs=[nbformat.from_dict(boom)]),
+                nbformat.v4.new_code_cell("1 + 1")]
+    assert exercises.cell_errors(nb) == [{"cell": 2, "ename": "NameError", "evalue": "name 'x' is not defined"}]
 
 
 def test_the_workspace_is_ignored_by_git():

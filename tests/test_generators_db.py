@@ -58,16 +58,18 @@ def integrity() -> dict:
 
 
 def test_same_seed_same_database(oltp_clean):
-    g.load_customers(300, seed=5, now=NOW)
-    g.load_history(3_000, seed=5, now=NOW, progress=False)
+    def shop(seed: int) -> None:
+        g.load_customers(300, seed=seed, now=NOW)
+        g.load_history(3_000, seed=seed, now=NOW, progress=False)
+        g.run_stream(count=300, seed=seed, progress=False, clock=g.shop_clock(NOW, every_s=0.5))
+
+    shop(5)
     first = db_hash()
     init_oltp(reset=True)
-    g.load_customers(300, seed=5, now=NOW)
-    g.load_history(3_000, seed=5, now=NOW, progress=False)
+    shop(5)
     assert db_hash() == first
     init_oltp(reset=True)
-    g.load_customers(300, seed=6, now=NOW)
-    g.load_history(3_000, seed=6, now=NOW, progress=False)
+    shop(6)
     assert db_hash() != first
 
 
@@ -114,8 +116,7 @@ def test_stream_orders_customers_and_fraud(oltp_clean):
     g.load_customers(500, seed=2, now=NOW)
     g.load_history(2_000, seed=2, now=NOW, progress=False)
     before = table_counts()
-    ticks = iter(range(10**6))
-    clock = lambda: datetime(2025, 6, 2) + timedelta(seconds=next(ticks))  # noqa: E731
+    clock = g.shop_clock(datetime(2025, 6, 2))
     stats = g.run_stream(count=300, seed=4, progress=False, clock=clock)
     after = table_counts()
     assert stats["orders"] == 300 and not stats["interrupted"]
@@ -147,8 +148,7 @@ def test_stream_ground_truth_kinds(oltp_clean):
     g.load_customers(800, seed=8, now=NOW)
     g.load_history(4_000, seed=8, now=NOW, progress=False)
     first = 4_001
-    ticks = iter(range(10**6))
-    clock = lambda: datetime(2025, 6, 2) + timedelta(seconds=next(ticks))  # noqa: E731
+    clock = g.shop_clock(datetime(2025, 6, 2))
     stats = g.run_stream(count=3_000, seed=8, progress=False, clock=clock)
     assert 0.035 <= stats["fraud_rate"] <= 0.065, stats
     share = {k: v / sum(stats["frauds"].values()) for k, v in stats["frauds"].items()}

@@ -707,3 +707,12 @@ def test_evaluate_arithmetic():
     assert math.isnan(r.loc["nothing", "precision"]) and r.loc["nothing", "recall"] == 0
     with pytest.raises(ValueError, match="which fraud type"):
         fraud.evaluate({"mystery": flags["location"]}, labels)
+
+
+def test_shop_clock_ticks_from_its_start_whatever_the_wall_clock():
+    clock = g.shop_clock(NOW, every_s=0.5)
+    assert [clock() for _ in range(3)] == [NOW, NOW + timedelta(seconds=0.5), NOW + timedelta(seconds=1)]
+    assert g.shop_clock(NOW)() == NOW                      # a new clock starts again
+    for bad in (0, -1, "1", float("nan")):
+        with pytest.raises(ValueError, match="every_s"):
+            g.shop_clock(NOW, every_s=bad)

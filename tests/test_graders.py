@@ -36,12 +36,12 @@ pytestmark = [pytest.mark.notebooks,
               pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
 
-def run_check(lesson: str, notebook: Path) -> tuple[int, dict, str]:
+def run_check(lesson: str, notebook: Path, env: dict[str, str] | None = None) -> tuple[int, dict, str]:
     """`jornada check <lesson> --notebook <notebook> --json`: exit code, result, stderr."""
     exe = Path(sys.executable).with_name("jornada")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "jornada.cli"]
     done = subprocess.run(cmd + ["check", lesson, "--notebook", str(notebook), "--json"],
-                          capture_output=True, text=True, env=dict(os.environ), timeout=900)
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=900)
     try:
         result = json.loads(done.stdout)
     except json.JSONDecodeError:
@@ -92,24 +92,52 @@ def _a_learners_shop(lesson: str) -> None:
         warehouse.dbt("build")
 
 
+def _place_order_is_atomic(details: dict) -> None:
+    # each failing call raised and left no order behind (the bad geohash is the database's CHECK;
+    # the solution looks prices up first, so it refuses an unknown product itself)
+    assert details["place_order"]["failures"] == {
+        "invalid_geohash": {"error": "CheckViolation", "orders_left": 0},
+        "unknown_product": {"error": "ValueError", "orders_left": 0},
+    }
+
+
+# What the solutions' checks measured (their record(...) cell), beyond "passed"
+SOLUTION_DETAILS = {
+    "01": _place_order_is_atomic,
+    "06": lambda d: d["compact"]["after"] == 1 or pytest.fail(f"compacted into {d['compact']}"),
+    "07": lambda d: d["budget_threshold"]["alerts"] <= d["budget_threshold"]["budget"]
+    or pytest.fail(f"over the alert budget: {d['budget_threshold']}"),
+}
+
+
 @pytest.mark.parametrize("lesson", LESSONS)
-def test_the_solution_passes_every_task_and_the_learners_rows_stay(lesson, stack_up):
+def test_the_solution_passes_every_task_and_the_learners_rows_stay(lesson, stack_up, tmp_path):
+    """The solutions execute here, graded as a learner's notebook is (not in the course run)."""
+    from jornada import course
+
     _a_learners_shop(lesson)
     before = learner_rows()
-    code, result, err = run_check(lesson, exercises.find_notebook(lesson, exercises.SOLUTIONS))
+    records = tmp_path / "records.json"
+    code, result, err = run_check(lesson, exercises.find_notebook(lesson, exercises.SOLUTIONS),
+                                  env={course.RECORD_ENV: str(records)})
     assert code == 0, json.dumps(result, indent=1) + err
     assert result["lesson"] == lesson and result["notebook"].endswith(".ipynb")
     assert result["passed"] == result["total"] == TASKS_PER_LESSON
     assert [t["task"] for t in result["tasks"]] == solution_tasks(lesson)
     assert all(t["status"] == "passed" and t["hint"] == "" for t in result["tasks"])
+    assert result["cell_errors"] == [], result["cell_errors"]
     assert learner_rows() == before, f"`jornada check {lesson}` changed the learner's rows"
     assert "without encryption" not in err, "the kernel warned about its TCP transport"
+    recorded = json.loads(records.read_text())
+    assert recorded["checks_passed"] == sorted(TASKS[lesson])
+    SOLUTION_DETAILS.get(lesson, lambda d: None)(recorded["check_details"])
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_the_untouched_exercise_is_to_do_at_every_blank(lesson, stack_up):
     code, result, _ = run_check(lesson, exercises.find_notebook(lesson))
     assert code == 1, result
+    assert all(e["ename"] == "NotImplementedError" for e in result["cell_errors"]), result["cell_errors"]
     assert set(_by_task(result)) == set(solution_tasks(lesson))
     assert all(t["status"] == "todo" for t in result["tasks"]), result
     assert result["passed"] == 0 and result["total"] == TASKS_PER_LESSON

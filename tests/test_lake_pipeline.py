@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
@@ -135,10 +135,9 @@ def test_bronze_survives_sigkill_without_losing_or_duplicating_events(source, tm
     cmd = [sys.executable, "-m", "jornada.cli", "lake", "bronze", "--continuous",
            "--topic-prefix", prefix]
     driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    ticks = iter(range(10**6))
     writer = threading.Thread(target=generators.run_stream, kwargs=dict(
         rate=2, count=STREAM_ORDERS, seed=SEED + 1, progress=False,
-        clock=lambda: NOW + timedelta(seconds=next(ticks))), daemon=True)
+        clock=generators.shop_clock(NOW)), daemon=True)
     try:
         deadline = time.monotonic() + 900
         while not _bronze_events(s):                 # the first batch is committed
@@ -251,6 +250,35 @@ def test_reapplying_batches_changes_nothing(source, spark):
     assert silver.compare_content(s) == before
 
 
+def test_a_merge_reads_only_the_files_its_batch_keys_can_be_in(source, spark):
+    """silver.merge adds the batch's key range to its condition, so Delta skips the files whose
+    min/max exclude it: two of three files are deleted behind Delta's back, and a MERGE of keys
+    in the third still succeeds (reading either of the others would fail)."""
+    from jornada import s3
+    from jornada.warehouse.mirror import TableDef
+
+    t = TableDef("_merge_file_skipping", [("id", "bigint"), ("v", "text")], ["id"])
+    path = silver.table_path(t.name)
+    meta = ["0L AS _offset", "current_timestamp() AS _source_ts", "current_timestamp() AS _merged_at"]
+    files: list[set[str]] = []
+    try:
+        for lo in (0, 100, 200):                      # three files, one per range of keys
+            (spark.range(lo, lo + 100).selectExpr("id", "'old' AS v", "'r' AS _op", "0L AS _lsn", *meta)
+             .coalesce(1).write.format("delta").mode("append").save(path))
+            now = set(spark.read.format("delta").load(path).inputFiles())
+            files.append(now - set().union(*files))
+        for gone in files[0] | files[1]:
+            assert s3.delete_prefix(silver.BUCKET, gone.split(f"/{silver.BUCKET}/", 1)[1], s=source["s"]) == 1
+        silver.merge(spark, t, spark.range(250, 260).selectExpr("id", "'new' AS v", "'u' AS _op",
+                                                                "1L AS _lsn", *meta))
+        last = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()
+        metrics = last["operationMetrics"]
+        assert last["operation"] == "MERGE", last
+        assert (metrics["numTargetRowsUpdated"], metrics["numTargetRowsCopied"]) == ("10", "90"), metrics
+    finally:
+        s3.delete_prefix(silver.BUCKET, t.name + "/", s=source["s"])
+
+
 def test_gold_revenue_equals_the_warehouse_mart(source, spark):
     """The same OLTP through two engines: Spark/Delta gold vs the dbt mart on Postgres."""
     from jornada import warehouse
@@ -307,3 +335,59 @@ def test_refresh_starts_from_a_snapshot_then_streams(source, spark):
     assert [r["nome"] for r in feed.collect()] == ["Renomeada"]
     for table, sides in silver.compare_content(s).items():
         assert sides["oltp"] == sides["silver"], table
+
+
+def _silver_channels(s) -> dict:
+    data = silver.delta_table("pedidos", s=s).to_pyarrow_table()
+    if "canal" not in data.column_names:
+        return {}
+    return {r["id"]: r["canal"] for r in data.select(["id", "canal"]).to_pylist() if r["canal"] is not None}
+
+
+def test_a_column_added_in_the_oltp_reaches_silver_through_cdc(source, spark):
+    """`ALTER TABLE pedidos ADD COLUMN canal` while silver's stream runs (it started with the old
+    columns): the next updates carry the field through Debezium and bronze (raw JSON) into silver —
+    the catalogue read per batch, the MERGE with schema evolution — and silver equals the OLTP,
+    the new column included. Dropped again upstream, silver keeps the column, values included,
+    and stays equal to the OLTP over the OLTP's columns."""
+    from jornada import cdc, lake
+    from jornada.db import connect
+
+    s = source["s"]
+    lake.refresh(spark, s=s)                       # silver equal to the OLTP before the DDL
+    query, _ = silver.start(spark, continuous=True, processing_time="2 seconds", s=s)
+    try:
+        with connect("oltp") as conn:
+            conn.execute("alter table pedidos add column canal text")
+            conn.execute("update pedidos set canal = case when id % 2 = 0 then 'app' else 'web' end "
+                         "where id in (select id from pedidos order by id limit 6)")
+            conn.commit()
+            expected = dict(conn.execute("select id, canal from pedidos where canal is not null").fetchall())
+        cdc.wait_for_capture(s=s)
+        out = bronze.run(spark, s=s)
+        query.processAllAvailable()                # silver's running stream has applied bronze's new commits
+    finally:
+        query.stop()
+    assert out["rows"].get("pedidos") == len(expected) == 6
+    events = silver.delta_table("pedidos", bucket=bronze.BUCKET, s=s).to_pyarrow_table(
+        columns=["op", "after"]).to_pylist()
+    assert sum(1 for e in events if e["op"] == "u" and '"canal":' in (e["after"] or "")) == 6
+    assert _silver_channels(s) == expected
+    assert set(expected.values()) == {"app", "web"}
+    content = silver.compare_content(s)
+    assert "canal" in silver.catalog(s, ["pedidos"])["pedidos"].column_names
+    for table, sides in content.items():
+        assert sides["oltp"] == sides["silver"], table
+
+    # the column dropped upstream, one of those orders changed again: MERGE without the column
+    changed = min(expected)
+    with connect("oltp") as conn:
+        conn.execute("alter table pedidos drop column canal")
+        conn.execute("update pedidos set valor_total = valor_total + 1 where id = %s", (changed,))
+        conn.commit()
+    second = lake.refresh(spark, s=s)
+    assert second["bronze"]["rows"].get("pedidos") == 1 and second["gate"]["problems"] == []
+    for table, sides in silver.compare_content(s).items():
+        assert sides["oltp"] == sides["silver"], table
+    # silver keeps the column and its values, the changed order's too (UPDATE SET * without it)
+    assert _silver_channels(s) == expected

@@ -14,7 +14,6 @@ import pytest
 
 
 LESSON = "03_change_data_capture"
-SOLUTION = f"solutions/{LESSON}"
 # kafka-python 3.0 still loads its protocol schemas with a deprecated importlib API
 pytestmark = [pytest.mark.notebooks, pytest.mark.filterwarnings("ignore:(read|open)_text is deprecated:DeprecationWarning")]
 
@@ -117,11 +116,6 @@ def test_consumer_lag_is_zero_after_consuming(lesson):
     assert lesson["consumer_lag_before_commit"] >= lesson["stream_orders_written"]
     assert lesson["consumer_lag_after"] == 0
 
-
-def test_solution_passes_every_task(records):
-    rec = records.get(SOLUTION)
-    assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
-    assert rec["checks_passed"] == ["add_table_to_capture", "consume_all", "count_ops", "rebuild_state"]
 
 
 # ---- the checks themselves, without the grader (no service needed for tasks 1 and 2) --------

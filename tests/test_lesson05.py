@@ -16,8 +16,6 @@ import pytest
 pytestmark = pytest.mark.notebooks
 
 LESSON = "05_orchestration_with_airflow"
-SOLUTION = f"solutions/{LESSON}"
-TASKS = ["next_runs", "quality_gate", "taskflow_dag", "trigger_run"]
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +75,3 @@ def test_airflow_still_holds_the_lessons_run(lesson, stack_up):
     states = {t["try_number"]: t["state"] for t in tries["task_instances"]}
     assert states[1] == "failed" and states[max(states)] == "success", states
 
-
-def test_solution_passes_every_task(records):
-    rec = records.get(SOLUTION)
-    assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
-    assert rec["checks_passed"] == TASKS

@@ -20,8 +20,6 @@ from jornada.lake import delta_tools
 pytestmark = pytest.mark.notebooks
 
 LESSON = "07_fraud_detection"
-SOLUTION = f"solutions/{LESSON}"
-TASKS = ["amount_rule", "budget_threshold", "history_features", "ranking_metrics"]
 ALERTS = "s3a://gold/lesson07/fraude_alertas"
 MODEL_PREFIX = "lesson07/fraud"
 DETECTORS = {"location_rule", "device_rule", "rules_combined", "model", "model_rules", "sklearn_model_rules"}
@@ -146,9 +144,3 @@ def test_the_alerts_map_was_saved_and_photographed(lesson, course_run):
     assert saved and Path(saved[0]["html"]).stat().st_size > 10_000
     assert saved[0]["png"], saved[0]["note"]
 
-
-def test_solution_passes_every_task(records):
-    rec = records.get(SOLUTION)
-    assert rec, f"{SOLUTION}.ipynb recorded nothing (did it fail? see test_notebooks)"
-    assert rec["checks_passed"] == TASKS
-    assert rec["check_details"]["budget_threshold"]["alerts"] <= rec["check_details"]["budget_threshold"]["budget"]

@@ -96,3 +96,27 @@ def test_lesson_has_your_turn_cells_that_run_with_their_blanks(path):
         assert "your_turn(" in check.source, f"{path.name} cell {check.get('id')}: check {blank.get('id')} " \
                                              "with jornada.checks.your_turn (one line, no traceback)"
         assert "raise" not in blank.source + check.source
+
+
+def test_checked_outputs_are_compared_as_nbval_compares_them(tmp_path):
+    """tests/test_nbval.py compares the course run's executed lessons with this function."""
+    sanitize = course.REPO_ROOT / "tests" / "nbval_sanitize.cfg"
+    nb = nbformat.read(course.NOTEBOOKS / "02_generating_data.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if course.output_is_checked(c)
+                and any(o.output_type == "stream" for o in c.outputs))
+    stream = next(o for o in cell.outputs if o.output_type == "stream")
+    lesson, executed = tmp_path / "lesson.ipynb", tmp_path / "executed.ipynb"
+    stream.text += "took 1.5s at /tmp/a/b\n"
+    nbformat.write(nb, lesson)
+    stream.text = stream.text.replace("took 1.5s at /tmp/a/b", "took 12.25 s at /work/x/y")
+    nbformat.write(nb, executed)
+    assert course.checked_output_differences(executed, lesson, sanitize) == []    # timings, paths
+    assert course.checked_output_differences(executed, lesson) != []              # without the sanitizers
+    fact = next(ch for ch in stream.text if ch.isdigit())
+    stream.text = stream.text.replace(fact, str((int(fact) + 1) % 10), 1)
+    nbformat.write(nb, executed)
+    [diff] = course.checked_output_differences(executed, lesson, sanitize)
+    assert cell.id in diff and "\n-" in diff and "\n+" in diff
+    cell.outputs = [o for o in cell.outputs if o is not stream]                    # a fact missing
+    nbformat.write(nb, executed)
+    assert course.checked_output_differences(executed, lesson, sanitize) != []

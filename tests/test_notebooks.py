@@ -6,7 +6,6 @@ rules every notebook obeys.
 
 from __future__ import annotations
 
-import json
 
 import nbformat
 import pytest
@@ -25,18 +24,16 @@ def _ids(paths):
 
 
 
-@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
-def test_notebook_executes(path, course_run):
+@pytest.mark.parametrize("path", LESSONS, ids=_ids(LESSONS))
+def test_lesson_executes(path, course_run):
+    """(The solutions execute in tests/test_graders.py, where every task must pass and no other
+    cell may raise.)"""
     row = course_run[f"{path.parent.name}/{path.stem}"]
     assert row["status"] == "ok", row.get("error")
     executed = nbformat.read(row["output"], as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
-    if path.parent == course.SOLUTIONS:
-        results = exercises.task_results(executed)
-        assert len(results) >= 3, f"{path.name}: at least 3 checked tasks"
-        assert all(r["status"] == "passed" for r in results), json.dumps(results, indent=1)
 
 
 
@@ -77,3 +74,20 @@ def test_lesson00_marks_the_lessons_not_written_yet():
         number = row.split("|")[1].strip() if row.startswith("| 0") else None
         if number:
             assert ("coming" in row) == (number not in written), row
+
+
+@pytest.mark.parametrize("path", LESSONS + SOLUTIONS, ids=_ids(LESSONS + SOLUTIONS))
+def test_live_orders_run_on_a_shop_clock(path):
+    """A lesson's stream gets a clock: by the wall clock its ages, baskets and every later draw
+    would change from one day to the next (the fact cells would stop matching)."""
+    import ast
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "run_stream(" not in cell.source:
+            continue
+        code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in cell.source.splitlines())
+        for node in ast.walk(ast.parse(code)):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "run_stream":
+                assert "clock" in {k.arg for k in node.keywords}, \
+                    f"{path.name}: run_stream without clock= (use generators.shop_clock(now)):\n{cell.source}"

@@ -17,7 +17,8 @@ from .config import REPO_ROOT
 NOTEBOOKS = REPO_ROOT / "notebooks"
 SOLUTIONS = REPO_ROOT / "solutions"
 # A lesson cell whose output is one of the lesson's facts carries this line: nbval's lax mode
-# (tests/test_nbval.py) re-executes the lesson and compares that output with the committed one.
+# (`pytest --nbval-lax`) compares that output with the committed one, and so does
+# :func:`checked_output_differences` on a lesson already executed (tests/test_nbval.py).
 CHECK_OUTPUT_MARKER = "# NBVAL_CHECK_OUTPUT"
 CHECKED_EXECUTION_COUNT = 1  # what a marked cell is committed with (nbval skips unrun cells)
 RECORD_ENV = "JORNADA_RECORD_FILE"
@@ -86,6 +87,64 @@ def keep_checked_outputs(executed: Path, lesson: Path) -> list[str]:
         cell.execution_count = count
     lesson.write_text(nbformat.writes(nb) + "\n")
     return changed
+
+
+# What nbval leaves out of a comparison (its defaults without nbdime: images are not compared)
+_NBVAL_SKIP = ("metadata", "traceback", "prompt_number", "output_type", "name", "execution_count",
+               "application/vnd.jupyter.widget-view+json", "image/png", "image/jpeg")
+
+
+def checked_output_differences(executed: Path, lesson: Path, sanitize_file: Path | None = None) -> list[str]:
+    """nbval's lax comparison on a lesson that already ran: for each marked cell of ``lesson``,
+    its committed outputs against the ones in ``executed`` (the same cell id), after the
+    ``regex:``/``replace:`` pairs of ``sanitize_file``. Returns one readable diff per differing
+    cell; [] when every fact matches.
+
+    The same rules as ``pytest --nbval-lax --nbval-sanitize-with``: streams of one name are
+    joined, each MIME type of the results is compared in order, images are not.
+    """
+    import difflib
+    import re
+
+    import nbformat
+    from nbval.plugin import coalesce_streams, get_sanitize_patterns, transform_streams_for_comparison
+
+    patterns = get_sanitize_patterns(sanitize_file.read_text()) if sanitize_file else []
+
+    def flat(outputs) -> dict[str, list]:
+        by_key: dict[str, list] = {}
+        for out in transform_streams_for_comparison(coalesce_streams(outputs)):
+            values = out["data"].items() if "data" in out else out.items()
+            for key, value in values:
+                if key in _NBVAL_SKIP or key == "data":
+                    continue
+                if isinstance(value, str):
+                    for regex, replace in patterns:
+                        value = re.sub(regex, replace, value)
+                by_key.setdefault(key, []).append(value)
+        return by_key
+
+    ran = {c.get("id"): c for c in nbformat.read(executed, as_version=4).cells}
+    diffs = []
+    for cell in nbformat.read(lesson, as_version=4).cells:
+        if not output_is_checked(cell) or cell.get("execution_count") is None:
+            continue                                   # nbval skips a marked cell never run
+        got = ran.get(cell.get("id"))
+        if got is None:
+            diffs.append(f"cell {cell.get('id')}: not in {executed.name} (it ran another version of the lesson)")
+            continue
+        want, have = flat(cell.get("outputs", [])), flat(got.get("outputs", []))
+        if want == have:
+            continue
+        lines = [f"cell {cell.get('id')} of {lesson.name}:", cell.source.strip()]
+        for key in sorted(set(want) | set(have)):
+            if want.get(key) != have.get(key):
+                lines += difflib.unified_diff(
+                    "".join(map(str, want.get(key, []))).splitlines(),
+                    "".join(map(str, have.get(key, []))).splitlines(),
+                    f"committed {key}", f"executed {key}", lineterm="")
+        diffs.append("\n".join(lines))
+    return diffs
 
 
 # ---- showing the code that teaches (lessons display real source and SQL, never copies) --------

@@ -231,7 +231,7 @@ def data_policy(lesson: str) -> dict:
 
 def grade(lesson: str, notebook: str | Path | None = None, log=lambda m: None) -> dict:
     """Run the learner's notebook and return the machine-readable result of `jornada check`:
-    {"lesson", "notebook", "tasks": [{"task", "status", "hint"}], "passed", "total"}."""
+    {"lesson", "notebook", "tasks": [{"task", "status", "hint"}], "passed", "total", "cell_errors"}."""
     from . import scratch
 
     if notebook:
@@ -255,7 +255,17 @@ def grade(lesson: str, notebook: str | Path | None = None, log=lambda m: None) -
     if not results:
         raise ValueError(f"{path.name} has no check cells (cells tagged '{CHECK_TAG}')")
     return {"lesson": lesson, "notebook": str(path), "tasks": results,
-            "passed": sum(r["status"] == "passed" for r in results), "total": len(results)}
+            "passed": sum(r["status"] == "passed" for r in results), "total": len(results),
+            "cell_errors": cell_errors(nb)}
+
+
+def cell_errors(nb: nbformat.NotebookNode) -> list[dict]:
+    """The errors of the cells that are not checks (a blank left in a "your turn" cell is one):
+    [{"cell": number from 1, "ename", "evalue"}]."""
+    return [{"cell": n, "ename": o["ename"], "evalue": o["evalue"]}
+            for n, cell in enumerate(nb.cells, start=1)
+            if cell.cell_type == "code" and CHECK_TAG not in cell.get("metadata", {}).get("tags", [])
+            for o in cell.get("outputs", []) if o.get("output_type") == "error"]
 
 
 def check_lesson(lesson: str, notebook: str | None = None, as_json: bool = False) -> bool:
@@ -278,5 +288,9 @@ def check_lesson(lesson: str, notebook: str | None = None, as_json: bool = False
     for r in result["tasks"]:
         table.add_row(r["task"], style[r["status"]], r["hint"])
     console.print(table)
+    if result["cell_errors"]:
+        first = result["cell_errors"][0]
+        console.print(f"{len(result['cell_errors'])} other cell(s) raised an error, the first: cell {first['cell']}, "
+                      f"{first['ename']}: {first['evalue']}", markup=False, highlight=False)
     console.print(f"{result['passed']}/{result['total']} tasks pass")
     return result["passed"] == result["total"]

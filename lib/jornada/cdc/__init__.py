@@ -72,7 +72,7 @@ from __future__ import annotations
 from ..kafka import consumer_lag, end_offsets, list_topics  # noqa: F401
 from .config import (CONNECTOR, STACK_DIR, CdcError, ConnectorFailed, captured_tables,  # noqa: F401
                      connector_config, connector_template, debezium_password, heartbeat_topic,
-                     placeholder_values, register_files, topic_for, topic_prefix)
+                     message_topic, placeholder_values, register_files, topic_for, topic_prefix)
 from .connect import (bootstrap_servers, check_connector, connect_url, connector_status,  # noqa: F401
                       connectors, delete_connector, ensure_capture, register, register_all,
                       put_connector_config, restart_connector, status, wait_running)

@@ -99,6 +99,13 @@ def topic_for(table: str, schema: str = "public", name: str = CONNECTOR) -> str:
     return f"{topic_prefix(name)}.{schema}.{table}"
 
 
+def message_topic(name: str = CONNECTOR) -> str:
+    """The topic of the logical decoding messages the connector captures (its
+    ``message.prefix.include.list``): Debezium names it ``<topic.prefix>.message``. Not a table's
+    topic: bronze does not ingest it (:func:`jornada.lake.bronze.topics` lists tables only)."""
+    return f"{topic_prefix(name)}.message"
+
+
 def heartbeat_topic(name: str = CONNECTOR) -> str:
     return f"__debezium-heartbeat.{topic_prefix(name)}"
 

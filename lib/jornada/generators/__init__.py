@@ -6,7 +6,7 @@ Three ways to fill the shop, as in the original course, without its bugs:
 * :func:`load_history` — past orders (1..max_days days before a reference ``now``) for EXISTING
   customers and products, ~1 % fraud, bulk-loaded with COPY in one transaction;
 * :func:`run_stream` — current-time orders, one transaction per order, new customers on the way,
-  ~5 % fraud.
+  ~5 % fraud; lessons and tests give it a :func:`shop_clock` so its orders are the same on every run.
 
 Determinism: every random choice comes from a ``numpy.random.Generator`` (and a Faker instance)
 seeded from ``seed``; dates come from the reference ``now``, never from the wall clock. So the same
@@ -45,8 +45,8 @@ load lives beside the benchmarks (``benchmarks/row_by_row.py``), which is all it
 from __future__ import annotations
 
 from .params import (  # noqa: F401
-    DEFAULT_TRUTH, GroundTruth, MAX_COUNT, SIZE_PROFILES, _is_number, _naive_utc, resolve_profile, utcnow,
-    validate,
+    DEFAULT_TRUTH, GroundTruth, MAX_COUNT, SIZE_PROFILES, _is_number, _naive_utc, resolve_profile, shop_clock,
+    utcnow, validate,
 )
 from .traits import (  # noqa: F401
     _CPF_W1, GEOHASH_PRECISION, _CITY_DDD, _CPF_W2, _DEVICES, _DEVICE_CUM, _KM_PER_DEG, _M64,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from datetime import datetime, UTC
+from collections.abc import Callable
+from datetime import datetime, timedelta, UTC
 
 import numpy as np
 
@@ -118,6 +119,19 @@ def _naive_utc(now: datetime) -> datetime:
 def utcnow() -> datetime:
     """The current time as a naive UTC datetime (the stream's default clock)."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def shop_clock(start: datetime, every_s: float = 1.0) -> Callable[[], datetime]:
+    """A stream clock that ignores the wall clock: ``start``, then ``every_s`` seconds later at
+    each call (``run_stream`` calls it once per order), so the same seed gives the same orders.
+
+    The wall clock would change ages, hence baskets and every draw after them, from day to day.
+    """
+    start = _naive_utc(start)
+    if not _is_number(every_s) or not math.isfinite(every_s) or every_s <= 0:
+        raise ValueError(f"every_s must be a positive number of seconds, got {every_s!r}")
+    ticks = iter(range(2**62))
+    return lambda: start + timedelta(seconds=every_s * next(ticks))
 
 
 DEFAULT_TRUTH = GroundTruth()   # after _is_number: its check runs at import

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import json
 import signal
 import threading
 import time
@@ -36,6 +37,12 @@ _SQL_ITEM = ("insert into itens_pedidos (id_pedido, id_produto, qtde, valor_unit
              " created_at, updated_at) values (%s, %s, %s, %s, %s, %s, %s)")
 _SQL_AUDIT = ("insert into auditoria_pedidos (id_pedido, dispositivo, geohash, telefone,"
               " created_at, updated_at) values (%s, %s, %s, %s, %s, %s)")
+# The order's event for the real-time scorer, written in the order's own transaction (the outbox
+# pattern without an outbox table): a transactional logical decoding message, which Debezium
+# publishes to ``<topic.prefix>.message`` at the commit, or never if the transaction rolls back.
+# One self-contained event per order means the scorer joins no streams (see jornada.lake.scorer).
+ORDER_EVENT_PREFIX = "jornada.order"
+_SQL_EVENT = "select pg_logical_emit_message(true, %s, %s)"
 _SQL_LABEL = ("insert into fraudes_confirmadas (id_pedido, tipo_fraude, confirmada_em,"
               " created_at, updated_at) values (%s, %s, %s, %s, %s)")
 
@@ -179,6 +186,16 @@ class _StreamSource:
             })
 
 
+def order_event(order_id: int, order: dict, dt: datetime) -> str:
+    """The JSON of an order's event, in the encodings Debezium gives the same columns (sale time
+    in microseconds since the epoch, naive UTC; the amount as a decimal string)."""
+    micros = (dt - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    return json.dumps({"id_pedido": order_id, "id_pessoa": order["id_pessoa"], "dt_venda": micros,
+                       "valor_total": str(_dec(order["total"])), "n_items": len(order["items"]),
+                       "dispositivo": order["dispositivo"], "geohash": order["geohash"]},
+                      separators=(",", ":"))
+
+
 def _insert_order(cur, order: dict, dt: datetime) -> int:
     """One order with its items, audit row and (if fraud) label; caller holds the transaction."""
     if order["new"]:
@@ -191,6 +208,7 @@ def _insert_order(cur, order: dict, dt: datetime) -> int:
                                 for p, q, u, t in order["items"]])
     cur.execute(_SQL_AUDIT, (order_id, order["dispositivo"], order["geohash"],
                              order["telefone"], dt, dt), prepare=True)
+    cur.execute(_SQL_EVENT, (ORDER_EVENT_PREFIX, order_event(order_id, order, dt)), prepare=True)
     if order["kind"] != LEGIT:
         conf = dt + timedelta(days=order["confirm_days"])
         cur.execute(_SQL_LABEL, (order_id, TIPO_FRAUDE[order["kind"]], conf, conf, conf),

@@ -13,8 +13,9 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    → ``timestamp`` (sessions run in UTC, so the wall clock is Postgres's), dates days → ``date``.
 2. **Latest change per key** within the batch (by LSN, the Kafka offset breaking ties): MERGE
    fails when several source rows match one target row, and only the last state matters.
-3. **MERGE** on the primary key, guarded by ``s._lsn > t._lsn``: a change never overwrites a
-   newer one, so a batch applied twice (a restart re-runs the last batch) or an old event
+3. **MERGE** on the primary key (plus the batch's key range, so that Delta skips the files that
+   cannot match: a stream of new orders touches only the newest files), guarded by
+   ``s._lsn > t._lsn``: a change never overwrites a newer one, so a batch applied twice (a restart re-runs the last batch) or an old event
    arriving late changes nothing. Deletes (``op = 'd'``) delete; the others upsert (``r``
    snapshot reads, ``c``, ``u``); a delete of a row silver does not hold inserts nothing.
 
@@ -22,8 +23,14 @@ Columns: the OLTP table's columns (same names, Spark types) plus ``_op`` (the ch
 the row), ``_lsn``, ``_offset`` (Kafka), ``_source_ts`` (commit time in Postgres) and
 ``_merged_at`` (when silver wrote it; the freshness benchmark reads it). Change Data Feed is on
 (``delta.enableChangeDataFeed``): gold and the lesson read row-level changes with
-``readChangeFeed``. Columns added to the OLTP table appear in silver at the next batch
-(``UPDATE SET *``/``INSERT *`` with schema auto-merge).
+``readChangeFeed``. Columns added to the OLTP table appear in silver at the next batch: each
+batch reads the OLTP's catalogue again, bronze kept the events' JSON whole, and the MERGE's
+``UPDATE SET *``/``INSERT *`` runs ``withSchemaEvolution()``. Rows the OLTP did not change since
+keep ``NULL`` in the new column — as the OLTP does for ``ADD COLUMN`` without a default; a
+default fills the old rows in Postgres *without* a change event, so no CDC pipeline sees it
+(backfill with an UPDATE of those rows, or a snapshot). A column dropped upstream stays in
+silver (Delta drops columns only on request): a later update of a row keeps its value
+(``UPDATE SET *`` sets the source's columns), a row inserted later gets ``NULL``.
 
 Limit worth knowing: deletes are physical. A change older than a delete arriving *after* it
 (never the case with one ordered Kafka partition per table, which is what Debezium writes)
@@ -129,18 +136,41 @@ def changes(bronze_rows, t):
             .withColumn("_merged_at", F.current_timestamp()))
 
 
+def key_range(change_rows, t) -> str | None:
+    """``t.k BETWEEN lo AND hi`` over the batch's keys, on the first key column when it is an
+    integer (None otherwise): MERGE reads only the target files whose statistics overlap it."""
+    from pyspark.sql import functions as F
+
+    k = t.pk[0]
+    if spark_type(dict(t.columns)[k]) not in ("BIGINT", "INT", "SMALLINT"):
+        return None
+    lo, hi = change_rows.agg(F.min(k), F.max(k)).first()
+    return None if lo is None else f"t.`{k}` BETWEEN {int(lo)} AND {int(hi)}"
+
+
 def merge(spark, t, change_rows) -> None:
     """MERGE one table's latest changes into silver (idempotent: see the module docstring)."""
     from delta.tables import DeltaTable
 
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in t.pk)
-    newer = "(s._lsn > t._lsn OR (s._lsn = t._lsn AND s._offset > t._offset))"
-    (DeltaTable.forPath(spark, table_path(t.name)).alias("t")
-     .merge(change_rows.alias("s"), on)
-     .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
-     .whenMatchedUpdateAll(condition=f"s._op <> 'd' AND {newer}")
-     .whenNotMatchedInsertAll(condition="s._op <> 'd'")
-     .execute())
+    # no row outside the batch's key range can match: said in the condition, Delta skips the
+    # files whose min/max exclude it (a batch of new orders skips every file of older ones), instead of
+    # reading the whole table at every batch
+    change_rows = change_rows.persist()     # parsed once: for the range, then the MERGE
+    try:
+        within = key_range(change_rows, t)
+        on = f"{on} AND {within}" if within else on
+        newer = "(s._lsn > t._lsn OR (s._lsn = t._lsn AND s._offset > t._offset))"
+        (DeltaTable.forPath(spark, table_path(t.name)).alias("t")
+         .merge(change_rows.alias("s"), on)
+         # a column added in the OLTP joins the table (this MERGE only, not the session's writes)
+         .withSchemaEvolution()
+         .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
+         .whenMatchedUpdateAll(condition=f"s._op <> 'd' AND {newer}")
+         .whenNotMatchedInsertAll(condition="s._op <> 'd'")
+         .execute())
+    finally:
+        change_rows.unpersist()
 
 
 def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lambda m: None,
@@ -151,12 +181,13 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
     Returns the number of change events seen per table."""
     from pyspark.sql import functions as F
 
+    t0 = time.monotonic()
     bronze_rows = bronze_rows.persist()
     try:
         counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
         for name in [n for n in defs if counts.get(n)]:   # parents first
             merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name), defs[name]))
-        log(f"silver batch {batch_id}: {dict(sorted(counts.items()))}")
+        log(f"silver batch {batch_id}: {dict(sorted(counts.items()))} in {time.monotonic() - t0:.1f} s")
         return counts
     finally:
         bronze_rows.unpersist()
@@ -186,12 +217,13 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
     defs = catalog(s)
     ensure_bronze(spark)
     ensure_tables(spark, defs)
-    # new OLTP columns reach silver through MERGE's UPDATE SET * / INSERT *
-    spark.conf.set("spark.databricks.delta.schema.autoMerge.enabled", "true")
     counts: dict[str, int] = {}
 
     def each(batch_df, batch_id):
-        for name, n in apply_batch(spark, batch_df, defs, log, batch_id).items():
+        # the OLTP's columns as of this batch (one catalogue query): a column added upstream while
+        # the stream runs is parsed from the next batch on — with the columns read at start, its
+        # values would be dropped until a restart, and never sent again
+        for name, n in apply_batch(spark, batch_df, catalog(s), log, batch_id).items():
             counts[name] = counts.get(name, 0) + n
 
     stream = (bronze_rows(spark, defs, stream=True).writeStream.queryName(QUERY_NAME)
