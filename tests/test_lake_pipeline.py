@@ -250,6 +250,77 @@ def test_reapplying_batches_changes_nothing(source, spark):
     assert silver.compare_content(s) == before
 
 
+def _operations_since(spark, table: str, version: int) -> list[str]:
+    return [r["operation"] for r in
+            spark.sql(f"DESCRIBE HISTORY delta.`{silver.table_path(table)}`").collect()
+            if r["version"] > version][::-1]
+
+
+def test_bronze_and_silver_in_one_query_keep_silver_equal_to_the_oltp(source, spark):
+    """silver.start_with_bronze: one query appends each Kafka batch to bronze and applies it to
+    silver. New orders (keys above silver's largest) are appended, not merged; updates and
+    deletes of older rows go through the MERGE; bronze still holds every event exactly once."""
+    from jornada import generators
+    from jornada.db import connect
+
+    s, prefix = source["s"], source["connector"].prefix
+    top = silver.top_key(spark, silver.catalog(s, ["pedidos"])["pedidos"])
+    versions = {t: _version(spark, t) for t in ("pedidos", "pessoas")}
+    generators.run_stream(rate=20, count=30, seed=SEED + 2, progress=False,
+                          clock=generators.shop_clock(NOW.replace(day=28)))
+    with connect("oltp") as conn:
+        conn.execute("update pessoas set nome = nome || ' Neto' where id = (select max(id) from pessoas)")
+        conn.execute("delete from pedidos where id = (select min(id) from pedidos)")
+        conn.commit()
+    _stable_topics(source["topics"], s)
+    expected = _kafka_events(source["topics"], s)
+    query, writer = silver.start_with_bronze(spark, processing_time="2 seconds", topic_prefix=prefix, s=s)
+    try:
+        query.processAllAvailable()
+    finally:
+        query.stop()
+    got = _bronze_events(s)
+    assert len(got) == len(set(got)) and set(got) == set(expected)
+    assert writer.rows.get("pedidos", 0) >= 30
+    for table, sides in silver.compare_content(s).items():
+        assert sides["oltp"] == sides["silver"], table
+    # the 30 new orders were appended (a WRITE), the deleted old one merged; the renamed
+    # customer (a key silver holds) merged
+    assert "WRITE" in _operations_since(spark, "pedidos", versions["pedidos"])
+    assert "MERGE" in _operations_since(spark, "pedidos", versions["pedidos"])
+    assert _operations_since(spark, "pessoas", versions["pessoas"]) == ["MERGE"]
+    assert silver.top_key(spark, silver.catalog(s, ["pedidos"])["pedidos"]) >= top + 30
+
+
+def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, spark):
+    """silver.merge on a table holding keys 0-99: updates of 50-54, new keys 100-104 (one of them
+    deleted within the batch) → a MERGE of the old keys, an append of the new; the same batch
+    again → a MERGE only, which changes nothing."""
+    from jornada import s3
+    from jornada.warehouse.mirror import TableDef
+
+    t = TableDef("_merge_or_append", [("id", "bigint"), ("v", "text")], ["id"])
+    path = silver.table_path(t.name)
+    meta = ["0L AS _offset", "current_timestamp() AS _source_ts", "current_timestamp() AS _merged_at"]
+    try:
+        (spark.range(0, 100).selectExpr("id", "'old' AS v", "'r' AS _op", "0L AS _lsn", *meta)
+         .write.format("delta").save(path))
+        batch = spark.range(50, 55).union(spark.range(100, 105)).selectExpr(
+            "id", "'new' AS v", "IF(id = 103, 'd', IF(id < 100, 'u', 'c')) AS _op", "1L AS _lsn", *meta)
+        assert silver.merge(spark, t, batch) == "merge+append"
+        rows = {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()}
+        assert len(rows) == 104 and 103 not in rows
+        assert sorted(k for k, v in rows.items() if v == "new") == [50, 51, 52, 53, 54, 100, 101, 102, 104]
+        version = spark.sql(f"DESCRIBE HISTORY delta.`{path}` LIMIT 1").first()["version"]
+        assert silver.merge(spark, t, batch) == "merge"
+        again = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where(f"version > {version}").collect()
+        assert all(r["operation"] == "MERGE" and r["operationMetrics"].get("numTargetRowsUpdated", "0") == "0"
+                   and r["operationMetrics"].get("numTargetRowsInserted", "0") == "0" for r in again)
+        assert {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()} == rows
+    finally:
+        s3.delete_prefix(silver.BUCKET, t.name + "/", s=source["s"])
+
+
 def test_a_merge_reads_only_the_files_its_batch_keys_can_be_in(source, spark):
     """silver.merge adds the batch's key range to its condition, so Delta skips the files whose
     min/max exclude it: two of three files are deleted behind Delta's back, and a MERGE of keys

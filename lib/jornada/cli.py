@@ -344,6 +344,23 @@ def lake_silver(continuous: bool = typer.Option(False, "--continuous/--available
     _lake_stage("silver", continuous)
 
 
+@lake_app.command("stream")
+def lake_stream() -> None:
+    """Kafka → bronze → silver in one streaming query (lower latency than two), until Ctrl-C/SIGTERM."""
+    from . import lake
+    from .lake import bronze, silver
+    from .lake.spark import spark_session
+
+    _guard(lake.preflight, needs=("s3", "kafka", "oltp"))
+
+    def run():
+        query, writer = silver.start_with_bronze(spark_session("lake-stream"), log=_say)
+        bronze.wait(query, True, None)
+        return {"events": dict(sorted(writer.rows.items())), "batches": writer.batches}
+
+    _json(_guard(run))
+
+
 @lake_app.command("gold")
 def lake_gold() -> None:
     """silver → s3a://gold/…: the gold tables, rebuilt."""

@@ -60,6 +60,7 @@ from collections.abc import Callable
 from .. import cdc
 from ..config import Settings, settings as load_settings
 from ..schema import OLTP_TABLES
+from .delta_tools import each_table
 
 BUCKET = "bronze"
 CHECKPOINT_BUCKET = "checkpoints"
@@ -149,8 +150,8 @@ class _Writer:
     """The foreachBatch of the bronze query (runs in the driver, between Spark jobs)."""
 
     def __init__(self, spark, checkpoint: str, topic_table: dict[str, str],
-                 log: Callable[[str], None]):
-        self.spark, self.checkpoint, self.log = spark, checkpoint, log
+                 log: Callable[[str], None], then: Callable | None = None):
+        self.spark, self.checkpoint, self.log, self.then = spark, checkpoint, log, then
         self.topic_table = topic_table
         self.rows: dict[str, int] = {}
         self.batches = 0
@@ -159,20 +160,28 @@ class _Writer:
     def __call__(self, batch_df, batch_id: int) -> None:
         if self._app_id is None:
             self._app_id = _query_id(self.spark, self.checkpoint)
+        t0 = time.monotonic()
         df = decode(batch_df).persist()
         try:
             counts = {r["topic"]: r["count"] for r in df.groupBy("topic").count().collect()}
-            for topic, n in sorted(counts.items()):
-                table = self.topic_table.get(topic)
-                if table is None:
-                    continue
-                (df.where(df.topic == topic).write.format("delta").mode("append")
+            mine = {self.topic_table[t]: t for t in sorted(counts) if t in self.topic_table}
+
+            def write(table):
+                (df.where(df.topic == mine[table]).write.format("delta").mode("append")
                  .option("txnAppId", f"{self._app_id}:{table}").option("txnVersion", batch_id)
                  .save(table_path(table)))
-                self.rows[table] = self.rows.get(table, 0) + n
+
+            each_table(write, mine)
+            for table, topic in mine.items():
+                self.rows[table] = self.rows.get(table, 0) + counts[topic]
             self.batches += 1
             self.log(f"bronze batch {batch_id}: {sum(counts.values())} event(s) "
-                     f"{dict(sorted(counts.items()))}")
+                     f"{dict(sorted(counts.items()))} in {time.monotonic() - t0:.1f} s")
+            if self.then is not None and mine:
+                from pyspark.sql import functions as F
+
+                names = F.create_map(*[F.lit(x) for pair in self.topic_table.items() for x in pair])
+                self.then(df.withColumn("table", F.element_at(names, F.col("topic"))), batch_id)
         finally:
             df.unpersist()
 
@@ -180,8 +189,12 @@ class _Writer:
 def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
           max_offsets_per_trigger: int | None = MAX_OFFSETS_PER_TRIGGER,
           checkpoint: str | None = None, topic_prefix: str | None = None,
-          s: Settings | None = None, log: Callable[[str], None] = lambda m: None):
-    """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table)."""
+          s: Settings | None = None, log: Callable[[str], None] = lambda m: None,
+          then: Callable | None = None):
+    """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table).
+
+    ``then(rows, batch_id)``, if given, runs after each batch's appends, on the batch's bronze
+    rows (plus ``table``): silver in the same query (:func:`jornada.lake.silver.start_with_bronze`)."""
     s = s or load_settings()
     checkpoint = checkpoint or checkpoint_path()
     ensure_tables(spark)
@@ -199,7 +212,7 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
               .option("failOnDataLoss", "true"))
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    writer = _Writer(spark, checkpoint, topic_table, log)
+    writer = _Writer(spark, checkpoint, topic_table, log, then)
     stream = (reader.load().writeStream.queryName(QUERY_NAME).foreachBatch(writer)
               .option("checkpointLocation", checkpoint))
     stream = (stream.trigger(processingTime=processing_time) if continuous

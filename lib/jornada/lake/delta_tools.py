@@ -5,7 +5,8 @@
 - :func:`delta_table`: the same table opened with ``deltalake`` (delta-rs, no Spark, no JVM),
   with the storage options of the settings; :func:`active_files` counts the files of a version;
 - :func:`spark_driver_pid` / :func:`stack_memory`: resident memory of the running stack's
-  services plus a Spark session's driver JVM, measured on their real pids.
+  services plus a Spark session's driver JVM, measured on their real pids;
+- :func:`each_table`: one batch's writes to several tables, a few at once.
 
     >>> table_files("s3a://silver/lesson06/pedidos")
     {'data_files': 12, 'log_files': 13, 'data_bytes': 52814, 'objects': 25}
@@ -18,6 +19,21 @@ from urllib.parse import urlsplit
 from ..config import Settings, settings as load_settings
 
 LOG_FOLDER = "_delta_log"
+TABLE_WRITERS = 4    # tables of one streaming batch written at once
+
+
+def each_table(write, tables, workers: int | None = None) -> dict:
+    """``{table: write(table)}``, a few tables at once: one table's write waits on S3 and on
+    Delta's commit more than on the CPU, so concurrent writes to independent tables end a batch
+    sooner than one after another. The first exception raised is raised."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    tables = list(tables)
+    workers = TABLE_WRITERS if workers is None else workers
+    if len(tables) <= 1 or workers <= 1:
+        return {t: write(t) for t in tables}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(tables, pool.map(write, tables)))
 
 
 def split_url(url: str) -> tuple[str, str]:

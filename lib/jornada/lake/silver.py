@@ -15,9 +15,17 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    fails when several source rows match one target row, and only the last state matters.
 3. **MERGE** on the primary key (plus the batch's key range, so that Delta skips the files that
    cannot match: a stream of new orders touches only the newest files), guarded by
-   ``s._lsn > t._lsn``: a change never overwrites a newer one, so a batch applied twice (a restart re-runs the last batch) or an old event
-   arriving late changes nothing. Deletes (``op = 'd'``) delete; the others upsert (``r``
-   snapshot reads, ``c``, ``u``); a delete of a row silver does not hold inserts nothing.
+   ``s._lsn > t._lsn``: a change never overwrites a newer one, so a batch applied twice (a
+   restart re-runs the last batch) or an old event arriving late changes nothing. Deletes
+   (``op = 'd'``) delete; the others upsert (``r`` snapshot reads, ``c``, ``u``); a delete of a
+   row silver does not hold inserts nothing.
+4. **Append** instead of MERGE for the keys above the table's largest (integer keys from
+   sequences; the largest is answered from Delta's file statistics): silver never held them, so
+   there is nothing to match, and a MERGE's join would cost a stream of new orders most of its
+   time. A batch applied again finds its keys no longer above the largest and takes the MERGE.
+
+Bronze and silver can run as two queries (:func:`start`, reading bronze as a stream) or as one
+(:func:`start_with_bronze`: each Kafka batch goes to bronze, then the same rows to silver).
 
 Columns: the OLTP table's columns (same names, Spark types) plus ``_op`` (the change that wrote
 the row), ``_lsn``, ``_offset`` (Kafka), ``_source_ts`` (commit time in Postgres) and
@@ -136,39 +144,72 @@ def changes(bronze_rows, t):
             .withColumn("_merged_at", F.current_timestamp()))
 
 
-def key_range(change_rows, t) -> str | None:
-    """``t.k BETWEEN lo AND hi`` over the batch's keys, on the first key column when it is an
-    integer (None otherwise): MERGE reads only the target files whose statistics overlap it."""
+def int_key(t) -> str | None:
+    """The first primary-key column when it is an integer (keys come from sequences), else None."""
+    k = t.pk[0]
+    return k if spark_type(dict(t.columns)[k]) in ("BIGINT", "INT", "SMALLINT") else None
+
+
+def top_key(spark, t) -> int | None:
+    """The largest value of the table's integer key in silver (Delta answers it from the files'
+    statistics, reading no data), None for an empty table or a key that is not an integer."""
     from pyspark.sql import functions as F
 
-    k = t.pk[0]
-    if spark_type(dict(t.columns)[k]) not in ("BIGINT", "INT", "SMALLINT"):
+    k = int_key(t)
+    if k is None:
         return None
-    lo, hi = change_rows.agg(F.min(k), F.max(k)).first()
-    return None if lo is None else f"t.`{k}` BETWEEN {int(lo)} AND {int(hi)}"
+    top = spark.read.format("delta").load(table_path(t.name)).agg(F.max(k)).first()[0]
+    return None if top is None else int(top)
 
 
-def merge(spark, t, change_rows) -> None:
-    """MERGE one table's latest changes into silver (idempotent: see the module docstring)."""
+def merge_rows(spark, t, change_rows, within: str | None) -> None:
+    """The MERGE itself: upsert or delete on the key, never over a newer change."""
     from delta.tables import DeltaTable
 
     on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in t.pk)
-    # no row outside the batch's key range can match: said in the condition, Delta skips the
-    # files whose min/max exclude it (a batch of new orders skips every file of older ones), instead of
-    # reading the whole table at every batch
-    change_rows = change_rows.persist()     # parsed once: for the range, then the MERGE
+    on = f"{on} AND {within}" if within else on
+    newer = "(s._lsn > t._lsn OR (s._lsn = t._lsn AND s._offset > t._offset))"
+    (DeltaTable.forPath(spark, table_path(t.name)).alias("t")
+     .merge(change_rows.alias("s"), on)
+     # a column added in the OLTP joins the table (this MERGE only, not the session's writes)
+     .withSchemaEvolution()
+     .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
+     .whenMatchedUpdateAll(condition=f"s._op <> 'd' AND {newer}")
+     .whenNotMatchedInsertAll(condition="s._op <> 'd'")
+     .execute())
+
+
+def merge(spark, t, change_rows) -> str:
+    """Write one table's latest changes into silver (idempotent: see the module docstring).
+    Returns how: ``merge``, ``append``, ``merge+append`` or ``empty``."""
+    from pyspark.sql import functions as F
+
+    change_rows = change_rows.persist()     # parsed once: for the keys, then the writes
     try:
-        within = key_range(change_rows, t)
-        on = f"{on} AND {within}" if within else on
-        newer = "(s._lsn > t._lsn OR (s._lsn = t._lsn AND s._offset > t._offset))"
-        (DeltaTable.forPath(spark, table_path(t.name)).alias("t")
-         .merge(change_rows.alias("s"), on)
-         # a column added in the OLTP joins the table (this MERGE only, not the session's writes)
-         .withSchemaEvolution()
-         .whenMatchedDelete(condition=f"s._op = 'd' AND {newer}")
-         .whenMatchedUpdateAll(condition=f"s._op <> 'd' AND {newer}")
-         .whenNotMatchedInsertAll(condition="s._op <> 'd'")
-         .execute())
+        k = int_key(t)
+        if k is None:
+            merge_rows(spark, t, change_rows, None)
+            return "merge"
+        top = top_key(spark, t)
+        # keys above the table's largest were never in silver: appended, with no join to find
+        # them (a stream of new orders is mostly these). A batch applied again finds its keys at
+        # or below the top and takes the MERGE, whose LSN guard makes it change nothing
+        above = F.lit(True) if top is None else F.col(k) > top
+        lo, hi, new = change_rows.agg(F.min(k), F.max(k),
+                                      F.count(F.when(above & (F.col("_op") != "d"), 1))).first()
+        how = []
+        if top is not None and lo is not None and lo <= top:
+            # no row outside the batch's key range can match: said in the condition, Delta skips
+            # the files whose min/max exclude it, instead of reading the whole table every batch
+            merge_rows(spark, t, change_rows.where(F.col(k) <= top),
+                   f"t.`{k}` BETWEEN {int(lo)} AND {min(int(hi), top)}")
+            how.append("merge")
+        if new:
+            (change_rows.where(above & (F.col("_op") != "d")).write.format("delta").mode("append")
+             # a column added in the OLTP joins the table, as the MERGE's schema evolution does
+             .option("mergeSchema", "true").save(table_path(t.name)))
+            how.append("append")
+        return "+".join(how) or "empty"
     finally:
         change_rows.unpersist()
 
@@ -181,13 +222,20 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
     Returns the number of change events seen per table."""
     from pyspark.sql import functions as F
 
+    from .delta_tools import each_table
+
     t0 = time.monotonic()
     bronze_rows = bronze_rows.persist()
     try:
         counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
-        for name in [n for n in defs if counts.get(n)]:   # parents first
-            merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name), defs[name]))
-        log(f"silver batch {batch_id}: {dict(sorted(counts.items()))} in {time.monotonic() - t0:.1f} s")
+
+        def write(name):
+            t1 = time.monotonic()
+            how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name), defs[name]))
+            return f"{counts[name]} {how} {time.monotonic() - t1:.1f} s"
+
+        done = each_table(write, [n for n in defs if counts.get(n)])
+        log(f"silver batch {batch_id}: {done} in {time.monotonic() - t0:.1f} s")
         return counts
     finally:
         bronze_rows.unpersist()
@@ -231,6 +279,30 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
     stream = (stream.trigger(processingTime=processing_time) if continuous
               else stream.trigger(availableNow=True))
     return stream.start(), counts
+
+
+def start_with_bronze(spark, *, processing_time: str = PROCESSING_TIME, s: Settings | None = None,
+                      topic_prefix: str | None = None, log: Callable[[str], None] = lambda m: None):
+    """Bronze and silver in ONE streaming query: each batch appends the topics' events to bronze,
+    then applies the same rows to silver. Returns ``(query, writer)`` like :func:`bronze.start`.
+
+    Lower latency than two queries (:func:`start` beside :func:`bronze.start`: measured p99 29 s
+    against 48 s at 100 orders/s): no second trigger to wait for, bronze is not read back from
+    S3, and on 2 cores the two loops no longer fight for them. Exactly once still: a batch re-run
+    after a crash skips the bronze tables it wrote (Delta's txn options) and re-applies silver,
+    which changes nothing twice. Silver's own query (:func:`run`) later re-reads those bronze
+    rows from its checkpoint, also without effect. Run one or the other at a time: a Delta table
+    on S3 takes one writing driver."""
+    from . import bronze
+
+    s = s or load_settings()
+    ensure_tables(spark, catalog(s))
+
+    def then(rows, batch_id):
+        apply_batch(spark, rows, catalog(s), log, batch_id)   # the catalogue per batch: see start
+
+    return bronze.start(spark, continuous=True, processing_time=processing_time, s=s, log=log,
+                        topic_prefix=topic_prefix, then=then)
 
 
 def run(spark=None, *, continuous: bool = False, processing_time: str = PROCESSING_TIME,
