@@ -39,6 +39,8 @@ from jornada.orchestration import (DEFAULT_ARGS, START, WAREHOUSE_MARTS, cdc_sta
         "orders": Param(500, type="integer", minimum=0,
                         description="historical orders per run (0 = only move existing data)"),
         "seed": Param(None, type=["null", "integer"], description="default: from the logical date"),
+        "now": Param(None, type=["null", "string"],
+                     description="reference now of the generated history (ISO); default: the logical date"),
         "lakehouse": Param(True, type="boolean", description="also refresh the lakehouse (bronze → gold)"),
     },
     doc_md=__doc__,
@@ -54,7 +56,9 @@ def liga_pipeline():
         seed = params["seed"]
         if seed is None:
             seed = int(logical_date.timestamp()) % 2**31 if logical_date else 0
-        now = logical_date.isoformat() if logical_date else None
+        # a run triggered "now" has the wall clock as its logical date: a course run passes its
+        # reference now, or the same seed would give other orders on another day
+        now = params.get("now") or (logical_date.isoformat() if logical_date else None)
         out = generate_history(params["customers"], params["orders"], seed, now)
         return {"counts": out["counts"], "seed": seed}
 

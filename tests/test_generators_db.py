@@ -341,3 +341,35 @@ def test_stream_ctrl_c_finishes_the_current_order(oltp_clean):
     assert table_counts()["pedidos"] == 25
     assert all(v == 0 for v in integrity().values()), integrity()
     assert signal.getsignal(signal.SIGINT) is previous          # handler restored
+
+
+def test_init_on_a_live_shop_takes_no_lock_in_its_way():
+    """`stack up` runs init_oltp on a shop that may be live: applying the schema again took
+    CREATE TRIGGER's lock against the shop's inserts and deadlocked a stream writer (a CI run).
+    A database holding the current schema gets no DDL: init finishes while another transaction
+    holds a write lock on pedidos; a changed mark makes it apply the schema again."""
+    import threading
+
+    from jornada.schema import schema_mark
+
+    def mark():
+        with connect("oltp") as conn:
+            return conn.execute("select obj_description('set_updated_at()'::regprocedure, 'pg_proc')"
+                                ).fetchone()[0]
+
+    init_oltp()
+    assert mark() == schema_mark()
+    done = threading.Event()
+    with connect("oltp") as shop:
+        shop.execute("lock table pedidos in row exclusive mode")   # what every insert holds
+        worker = threading.Thread(target=lambda: (init_oltp(), done.set()), daemon=True)
+        worker.start()
+        finished = done.wait(20)
+        shop.rollback()
+    worker.join(60)
+    assert finished, "init_oltp waited for the shop's write lock: it ran DDL on a current schema"
+    with connect("oltp") as conn:
+        conn.execute("comment on function set_updated_at() is 'an older schema'")
+        conn.commit()
+    init_oltp()
+    assert mark() == schema_mark()
