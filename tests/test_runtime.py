@@ -79,3 +79,17 @@ def test_a_jar_set_is_stale_when_any_of_its_versions_changed(tmp_path, monkeypat
     pins["B_VERSION"] = "2.1"  # same folder name (named after the first version), new pin
     assert js.folder(tmp_path) == folder
     assert js.fetched(tmp_path) is None, "a changed second version must trigger a new fetch"
+
+
+def test_a_lessons_airflow_home_is_private_even_when_it_existed_open(tmp_path, monkeypatch):
+    from jornada.stack.airflow import sandbox_home
+
+    monkeypatch.setenv("JORNADA_STACK_DIR", str(tmp_path))
+    s = config.Settings()
+    old = tmp_path / "data" / "airflow_lesson05"
+    old.mkdir(parents=True, mode=0o755)
+    old.chmod(0o755)   # as lessons before the fix left it
+    for name in ("airflow_lesson05", "airflow_exercises05"):
+        home = sandbox_home(s, name)
+        assert home == tmp_path / "data" / name
+        assert home.stat().st_mode & 0o077 == 0, f"{home} is open to other users"

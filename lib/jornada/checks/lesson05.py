@@ -51,8 +51,7 @@ def airflow_sandbox() -> str:
     from ..stack import airflow as af
 
     s = settings()
-    home = s.stack_dir / "data" / "airflow_exercises05"
-    home.mkdir(parents=True, exist_ok=True)
+    home = af.sandbox_home(s, "airflow_exercises05")
     env = af.airflow_env(s)
     env.update({"AIRFLOW_HOME": str(home),
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",

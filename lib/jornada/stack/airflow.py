@@ -64,6 +64,17 @@ def airflow_home(s: Settings) -> Path:
     return s.stack_dir / "data" / "airflow-api"
 
 
+def sandbox_home(s: Settings, name: str) -> Path:
+    """A private AIRFLOW_HOME under the stack's data (a lesson's own metadata, never the
+    service's): created 0700 like every data folder, since it holds a passwords file."""
+    from .runtime import ensure_private
+
+    home = s.stack_dir / "data" / name
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private(home)
+    return home
+
+
 def admin_credentials(s: Settings) -> tuple[str, str]:
     user, password = s.airflow_admin_user, s.airflow_admin_password.get_secret_value()
     if ":" in user or "," in user:
