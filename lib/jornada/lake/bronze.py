@@ -181,7 +181,8 @@ class _Writer:
                 from pyspark.sql import functions as F
 
                 names = F.create_map(*[F.lit(x) for pair in self.topic_table.items() for x in pair])
-                self.then(df.withColumn("table", F.element_at(names, F.col("topic"))), batch_id)
+                self.then(df.withColumn("table", F.element_at(names, F.col("topic"))), batch_id,
+                          {table: counts[topic] for table, topic in mine.items()})
         finally:
             df.unpersist()
 
@@ -193,8 +194,8 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
           then: Callable | None = None):
     """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table).
 
-    ``then(rows, batch_id)``, if given, runs after each batch's appends, on the batch's bronze
-    rows (plus ``table``): silver in the same query (:func:`jornada.lake.silver.start_with_bronze`)."""
+    ``then(rows, batch_id, counts)``, if given, runs after each batch's appends, on the batch's
+    bronze rows (plus ``table``) and their number per table: silver in the same query (:func:`jornada.lake.silver.start_with_bronze`)."""
     s = s or load_settings()
     checkpoint = checkpoint or checkpoint_path()
     ensure_tables(spark)

@@ -19,10 +19,12 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    restart re-runs the last batch) or an old event arriving late changes nothing. Deletes
    (``op = 'd'``) delete; the others upsert (``r`` snapshot reads, ``c``, ``u``); a delete of a
    row silver does not hold inserts nothing.
-4. **Append** instead of MERGE for the keys above the table's largest (integer keys from
-   sequences; the largest is answered from Delta's file statistics): silver never held them, so
-   there is nothing to match, and a MERGE's join would cost a stream of new orders most of its
-   time. A batch applied again finds its keys no longer above the largest and takes the MERGE.
+4. **Append** instead of MERGE for the keys silver does not hold (integer keys): keys above the
+   table's largest (read by delta-rs from the files' statistics, no Spark job) are appended
+   unread; for the others, silver's keys within the batch's range are read and joined, and only
+   the held ones go to the MERGE, the rest join the append. A MERGE's join would cost a stream
+   of new orders (and of new customers, whose ids are not in order) most of its time. A batch
+   applied again finds all its keys held and takes the MERGE, which changes nothing.
 
 Bronze and silver can run as two queries (:func:`start`, reading bronze as a stream) or as one
 (:func:`start_with_bronze`: each Kafka batch goes to bronze, then the same rows to silver).
@@ -150,14 +152,29 @@ def int_key(t) -> str | None:
     return k if spark_type(dict(t.columns)[k]) in ("BIGINT", "INT", "SMALLINT") else None
 
 
-def top_key(spark, t) -> int | None:
-    """The largest value of the table's integer key in silver (Delta answers it from the files'
-    statistics, reading no data), None for an empty table or a key that is not an integer."""
+def top_key(spark, t, s: Settings | None = None) -> int | None:
+    """The largest value of the table's integer key in silver, None for an empty table or a key
+    that is not an integer.
+
+    Read by delta-rs from the ``max`` statistics of the log's files (a few hundredths of a
+    second, no Spark job): Spark's ``max`` is answered from the same statistics, but it first
+    replays the new version's log, which cost a stream's batch a second per table. Files with no
+    statistics (or a log delta-rs cannot read) fall back to Spark. A file's ``max`` may belong to
+    a row deleted since: the top can only be too high, which sends a key to the (always correct)
+    held-key path, never a held key to the append."""
+    from deltalake.exceptions import DeltaError, TableNotFoundError
     from pyspark.sql import functions as F
 
     k = int_key(t)
     if k is None:
         return None
+    try:
+        actions = delta_table(t.name, s=s).get_add_actions(flatten=True)
+        tops = actions.column(f"max.{k}").to_pylist() if actions.num_rows else []
+        if None not in tops:
+            return max(tops, default=None)
+    except (DeltaError, TableNotFoundError, KeyError):
+        pass
     top = spark.read.format("delta").load(table_path(t.name)).agg(F.max(k)).first()[0]
     return None if top is None else int(top)
 
@@ -179,46 +196,57 @@ def merge_rows(spark, t, change_rows, within: str | None) -> None:
      .execute())
 
 
-def merge(spark, t, change_rows) -> str:
+def merge(spark, t, change_rows, s: Settings | None = None) -> str:
     """Write one table's latest changes into silver (idempotent: see the module docstring).
     Returns how: ``merge``, ``append``, ``merge+append`` or ``empty``."""
     from pyspark.sql import functions as F
 
+    k = int_key(t)
+    if k is None:
+        merge_rows(spark, t, change_rows, None)
+        return "merge"
     change_rows = change_rows.persist()     # parsed once: for the keys, then the writes
+    held = None
     try:
-        k = int_key(t)
-        if k is None:
-            merge_rows(spark, t, change_rows, None)
-            return "merge"
-        top = top_key(spark, t)
-        # keys above the table's largest were never in silver: appended, with no join to find
-        # them (a stream of new orders is mostly these). A batch applied again finds its keys at
-        # or below the top and takes the MERGE, whose LSN guard makes it change nothing
-        above = F.lit(True) if top is None else F.col(k) > top
-        lo, hi, new = change_rows.agg(F.min(k), F.max(k),
-                                      F.count(F.when(above & (F.col("_op") != "d"), 1))).first()
+        top = top_key(spark, t, s)
+        lo, hi = change_rows.agg(F.min(k), F.max(k)).first()
+        if lo is None:
+            return "empty"
+        # keys above the table's largest were never in silver: appended, no join to find them
+        to_append = change_rows.where(F.col("_op") != "d")
         how = []
-        if top is not None and lo is not None and lo <= top:
-            # no row outside the batch's key range can match: said in the condition, Delta skips
-            # the files whose min/max exclude it, instead of reading the whole table every batch
-            merge_rows(spark, t, change_rows.where(F.col(k) <= top),
-                   f"t.`{k}` BETWEEN {int(lo)} AND {min(int(hi), top)}")
-            how.append("merge")
-        if new:
-            (change_rows.where(above & (F.col("_op") != "d")).write.format("delta").mode("append")
+        if top is not None and lo <= top:
+            # a key at or below the top may or may not be held (pessoas' ids are not in order):
+            # silver's keys in the batch's range (Delta skips the files whose min/max exclude
+            # it) tell which. Held keys take the guarded MERGE; the others join the append
+            within = f"`{k}` BETWEEN {int(lo)} AND {min(int(hi), top)}"
+            keys = (spark.read.format("delta").load(table_path(t.name)).where(within)
+                    .select(*t.pk).withColumn("_held", F.lit(True)))
+            held = change_rows.join(keys, list(t.pk), "left").persist()
+            matched = held.where("_held").drop("_held")
+            if not matched.isEmpty():
+                merge_rows(spark, t, matched, "t." + within)
+                how.append("merge")
+            to_append = held.where("_held IS NULL AND _op <> 'd'").drop("_held")
+        if not to_append.isEmpty():
+            (to_append.write.format("delta").mode("append")
              # a column added in the OLTP joins the table, as the MERGE's schema evolution does
              .option("mergeSchema", "true").save(table_path(t.name)))
             how.append("append")
         return "+".join(how) or "empty"
     finally:
+        if held is not None:
+            held.unpersist()
         change_rows.unpersist()
 
 
 def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lambda m: None,
-                batch_id: int | None = None) -> dict[str, int]:
+                batch_id: int | None = None, counts: dict[str, int] | None = None,
+                s: Settings | None = None) -> dict[str, int]:
     """Apply a DataFrame of bronze rows (any tables, any number of times) to silver.
 
     Expects a ``table`` column naming each row's OLTP table (:func:`bronze_rows` adds it).
+    ``counts`` (table → events), when the caller knows them, saves counting them again.
     Returns the number of change events seen per table."""
     from pyspark.sql import functions as F
 
@@ -227,11 +255,13 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
     t0 = time.monotonic()
     bronze_rows = bronze_rows.persist()
     try:
-        counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
+        if counts is None:
+            counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
 
         def write(name):
             t1 = time.monotonic()
-            how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name), defs[name]))
+            how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name),
+                                                   defs[name]), s)
             return f"{counts[name]} {how} {time.monotonic() - t1:.1f} s"
 
         done = each_table(write, [n for n in defs if counts.get(n)])
@@ -271,7 +301,7 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
         # the OLTP's columns as of this batch (one catalogue query): a column added upstream while
         # the stream runs is parsed from the next batch on — with the columns read at start, its
         # values would be dropped until a restart, and never sent again
-        for name, n in apply_batch(spark, batch_df, catalog(s), log, batch_id).items():
+        for name, n in apply_batch(spark, batch_df, catalog(s), log, batch_id, s=s).items():
             counts[name] = counts.get(name, 0) + n
 
     stream = (bronze_rows(spark, defs, stream=True).writeStream.queryName(QUERY_NAME)
@@ -298,8 +328,8 @@ def start_with_bronze(spark, *, processing_time: str = PROCESSING_TIME, s: Setti
     s = s or load_settings()
     ensure_tables(spark, catalog(s))
 
-    def then(rows, batch_id):
-        apply_batch(spark, rows, catalog(s), log, batch_id)   # the catalogue per batch: see start
+    def then(rows, batch_id, counts):   # the catalogue per batch: see start
+        apply_batch(spark, rows, catalog(s), log, batch_id, counts, s)
 
     return bronze.start(spark, continuous=True, processing_time=processing_time, s=s, log=log,
                         topic_prefix=topic_prefix, then=then)
