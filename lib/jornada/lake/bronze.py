@@ -195,7 +195,8 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
     """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table).
 
     ``then(rows, batch_id, counts)``, if given, runs after each batch's appends, on the batch's
-    bronze rows (plus ``table``) and their number per table: silver in the same query (:func:`jornada.lake.silver.start_with_bronze`)."""
+    bronze rows (plus ``table``) and their number per table: silver in the same query
+    (:func:`jornada.lake.silver.start_with_bronze`)."""
     s = s or load_settings()
     checkpoint = checkpoint or checkpoint_path()
     ensure_tables(spark)
