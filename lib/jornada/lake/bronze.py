@@ -12,12 +12,14 @@ concurrent micro-batch loops would fight for the cores, and one Kafka read per b
 Exactly once across crashes. The query's progress is in its checkpoint
 (``s3a://checkpoints/bronze``: the offsets of every batch are logged *before* the batch runs, its
 commit after). A driver killed mid-batch re-runs that batch, with the same offsets, when it
-restarts. Each table's append carries Delta's idempotent-write options ``txnAppId`` (this
-checkpoint's query id + the table) and ``txnVersion`` (the batch id): Delta records them in
-the same commit as the rows and skips a write whose version it already holds, so a re-run batch
-writes only the tables it had not written yet. Deleting the checkpoint gives the query a new id,
-and with it a new ``txnAppId`` — a reset must delete tables and checkpoint together
-(:func:`reset`).
+restarts — and only that batch, only as the first one of the new run. Each table's append is
+tagged with the batch (Delta's ``userMetadata``: this checkpoint's query id and the batch id), so
+a run's first batch first reads each table's latest commit (delta-rs, no Spark job) and skips
+the tables that already hold it; the batches after it are new. Delta's own idempotent-write
+options (``txnAppId``/``txnVersion``) do the same on every commit, but looking them up replayed
+the table's log in a Spark job per table and batch: it doubled the cost of an append. Deleting
+the checkpoint gives the query a new id, and with it new tags — a reset must delete tables and
+checkpoint together (:func:`reset`).
 
 Checkpoints live in their own bucket, never inside a table folder: VACUUM deletes every file of a
 table folder that is not Delta's (only names starting with ``_`` are spared).
@@ -102,13 +104,13 @@ def topics(prefix: str | None = None) -> dict[str, str]:
 def ensure_tables(spark, names: list[str] | None = None) -> list[str]:
     """Create the empty bronze tables that do not exist yet (silver streams from all of them,
     including tables that have had no change so far). Returns the ones created."""
-    from .delta_tools import create_empty, is_delta_table
+    from .delta_tools import STREAMED_TABLE, create_empty, is_delta_table
 
     created = []
     for table in names or tables():
         path = table_path(table)
         if not is_delta_table(spark, path):
-            create_empty(spark, path, DDL)
+            create_empty(spark, path, DDL, STREAMED_TABLE)
             created.append(table)
     return created
 
@@ -146,30 +148,43 @@ def _query_id(spark, checkpoint: str) -> str:
         stream.close()
 
 
+def holds(table: str, tag: str, s: Settings | None = None) -> bool:
+    """Whether the bronze table's latest commit is the append tagged ``tag`` (see the docstring)."""
+    from .delta_tools import delta_table
+
+    latest = delta_table(table_path(table), s=s).history(1)
+    return bool(latest) and latest[0].get("userMetadata") == tag
+
+
 class _Writer:
     """The foreachBatch of the bronze query (runs in the driver, between Spark jobs)."""
 
     def __init__(self, spark, checkpoint: str, topic_table: dict[str, str],
-                 log: Callable[[str], None], then: Callable | None = None):
-        self.spark, self.checkpoint, self.log, self.then = spark, checkpoint, log, then
+                 log: Callable[[str], None], then: Callable | None = None, s: Settings | None = None):
+        self.spark, self.checkpoint, self.log, self.then, self.s = spark, checkpoint, log, then, s
         self.topic_table = topic_table
         self.rows: dict[str, int] = {}
         self.batches = 0
         self._app_id: str | None = None
 
     def __call__(self, batch_df, batch_id: int) -> None:
-        if self._app_id is None:
+        first = self._app_id is None
+        if first:
             self._app_id = _query_id(self.spark, self.checkpoint)
+        tag = f"{self._app_id}:{batch_id}"
         t0 = time.monotonic()
         df = decode(batch_df).persist()
         try:
             counts = {r["topic"]: r["count"] for r in df.groupBy("topic").count().collect()}
             mine = {self.topic_table[t]: t for t in sorted(counts) if t in self.topic_table}
+            # only a run's first batch can be one a killed driver had begun
+            held = {t for t, has in each_table(lambda t: holds(t, tag, self.s), mine).items()
+                    if has} if first else set()
 
             def write(table):
-                (df.where(df.topic == mine[table]).write.format("delta").mode("append")
-                 .option("txnAppId", f"{self._app_id}:{table}").option("txnVersion", batch_id)
-                 .save(table_path(table)))
+                if table not in held:
+                    (df.where(df.topic == mine[table]).write.format("delta").mode("append")
+                     .option("userMetadata", tag).save(table_path(table)))
 
             each_table(write, mine)
             for table, topic in mine.items():
@@ -214,7 +229,7 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
               .option("failOnDataLoss", "true"))
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    writer = _Writer(spark, checkpoint, topic_table, log, then)
+    writer = _Writer(spark, checkpoint, topic_table, log, then, s)
     stream = (reader.load().writeStream.queryName(QUERY_NAME).foreachBatch(writer)
               .option("checkpointLocation", checkpoint))
     stream = (stream.trigger(processingTime=processing_time) if continuous
@@ -347,7 +362,7 @@ def empty(spark, s: Settings | None = None) -> dict:
 
 def reset(s: Settings | None = None) -> dict:
     """Delete every bronze table AND the bronze checkpoint (one without the other would either
-    re-read everything into a full table or skip writes under an old txnAppId)."""
+    re-read everything into a full table or skip appends whose tags an old run left)."""
     from .. import s3
 
     s = s or load_settings()

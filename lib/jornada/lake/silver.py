@@ -12,19 +12,20 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    Postgres's catalogue: numerics are exact strings → ``decimal(p,s)``, timestamps microseconds
    → ``timestamp`` (sessions run in UTC, so the wall clock is Postgres's), dates days → ``date``.
 2. **Latest change per key** within the batch (by LSN, the Kafka offset breaking ties): MERGE
-   fails when several source rows match one target row, and only the last state matters.
+   fails when several source rows match one target row, and only the last state matters. The
+   window (a shuffle) runs only when the batch's keys, read in the driver, repeat.
 3. **MERGE** on the primary key (plus the batch's key range, so that Delta skips the files that
    cannot match: a stream of new orders touches only the newest files), guarded by
    ``s._lsn > t._lsn``: a change never overwrites a newer one, so a batch applied twice (a
    restart re-runs the last batch) or an old event arriving late changes nothing. Deletes
    (``op = 'd'``) delete; the others upsert (``r`` snapshot reads, ``c``, ``u``); a delete of a
    row silver does not hold inserts nothing.
-4. **Append** instead of MERGE for the keys silver does not hold (integer keys): keys above the
-   table's largest (read by delta-rs from the files' statistics, no Spark job) are appended
-   unread; for the others, silver's keys within the batch's range are read and joined, and only
-   the held ones go to the MERGE, the rest join the append. A MERGE's join would cost a stream
-   of new orders (and of new customers, whose ids are not in order) most of its time. A batch
-   applied again finds all its keys held and takes the MERGE, which changes nothing.
+4. **Append** instead of MERGE for the keys silver does not hold: the stream keeps each table's
+   keys in the driver (:class:`HeldKeys`: read once with delta-rs, grown by every append), so a
+   batch's keys are split without reading silver — the held ones take the guarded MERGE, the others
+   are appended. A MERGE's join would cost a stream of new orders (and of new customers, whose
+   ids are not in order) most of its time. A batch applied again finds all its keys held and
+   takes the MERGE, which changes nothing.
 
 Bronze and silver can run as two queries (:func:`start`, reading bronze as a stream) or as one
 (:func:`start_with_bronze`: each Kafka batch goes to bronze, then the same rows to silver).
@@ -66,6 +67,7 @@ META = ["_op", "_lsn", "_offset", "_source_ts", "_merged_at"]
 META_DDL = ("_op STRING, _lsn BIGINT, _offset BIGINT, _source_ts TIMESTAMP, "
             "_merged_at TIMESTAMP")
 MAX_FILES_PER_TRIGGER = 64
+APPEND_ROWS_PER_FILE = 500_000
 
 
 def table_path(table: str) -> str:
@@ -111,22 +113,21 @@ def ddl(t) -> str:
 
 def ensure_tables(spark, defs: dict) -> list[str]:
     """Create the silver tables that do not exist yet, Change Data Feed on."""
-    from .delta_tools import create_empty, is_delta_table
+    from .delta_tools import STREAMED_TABLE, create_empty, is_delta_table
 
     created = []
     for name, t in defs.items():
         path = table_path(name)
         if not is_delta_table(spark, path):
-            create_empty(spark, path, ddl(t), {"delta.enableChangeDataFeed": "true"})
+            create_empty(spark, path, ddl(t), {"delta.enableChangeDataFeed": "true", **STREAMED_TABLE})
             created.append(name)
     return created
 
 
 # ---- one batch -------------------------------------------------------------------------------
-def changes(bronze_rows, t):
-    """Bronze rows of one table → typed change rows (the table's columns + _op/_lsn/…), with
-    only the latest change per primary key (by LSN, then Kafka offset)."""
-    from pyspark.sql import Window
+def changes(bronze_rows, t, latest: bool = True):
+    """Bronze rows of one table → typed change rows (the table's columns + _op/_lsn/…); with
+    ``latest``, only the latest change per primary key (:func:`keep_latest`)."""
     from pyspark.sql import functions as F
 
     as_strings = ", ".join(f"`{c}`: STRING" for c, _ in t.columns)
@@ -140,10 +141,19 @@ def changes(bronze_rows, t):
             value = f"coalesce({value}, {_typed('_k', c, typ)})"
         cols.append(F.expr(value).alias(c))
     typed = df.select(*cols, F.col("op").alias("_op"), F.col("lsn").alias("_lsn"),
-                      F.col("offset").alias("_offset"), F.col("source_ts").alias("_source_ts"))
+                      F.col("offset").alias("_offset"), F.col("source_ts").alias("_source_ts"),
+                      F.current_timestamp().alias("_merged_at"))
+    return keep_latest(typed, t) if latest else typed
+
+
+def keep_latest(change_rows, t):
+    """The latest change per primary key (by LSN, then Kafka offset): MERGE fails when several
+    source rows match one target row, and only the last state matters."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
     latest = Window.partitionBy(*t.pk).orderBy(F.col("_lsn").desc(), F.col("_offset").desc())
-    return (typed.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
-            .withColumn("_merged_at", F.current_timestamp()))
+    return change_rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
 
 
 def int_key(t) -> str | None:
@@ -152,31 +162,60 @@ def int_key(t) -> str | None:
     return k if spark_type(dict(t.columns)[k]) in ("BIGINT", "INT", "SMALLINT") else None
 
 
-def top_key(spark, t, s: Settings | None = None) -> int | None:
-    """The largest value of the table's integer key in silver, None for an empty table or a key
-    that is not an integer.
+class HeldKeys:
+    """The primary keys each silver table holds, kept in the driver between a stream's batches.
 
-    Read by delta-rs from the ``max`` statistics of the log's files (a few hundredths of a
-    second, no Spark job): Spark's ``max`` is answered from the same statistics, but it first
-    replays the new version's log, which cost a stream's batch a second per table. Files with no
-    statistics (or a log delta-rs cannot read) fall back to Spark. A file's ``max`` may belong to
-    a row deleted since: the top can only be too high, which sends a key to the (always correct)
-    held-key path, never a held key to the append."""
-    from deltalake.exceptions import DeltaError, TableNotFoundError
-    from pyspark.sql import functions as F
+    A table's key columns are read once with delta-rs (no Spark job) and grown by every append,
+    so a batch learns which of its keys silver holds without reading the table: that read and
+    a join had cost a stream of new customers (whose ids are CPF numbers, in no order) most of a
+    batch. Keys are never removed (a delete the LSN guard refused keeps its row): the set may
+    hold a key the table has lost, which sends that key to the (always correct) MERGE, never a
+    held key to the append. A table whose version moved since this driver last wrote it
+    (another writer, a snapshot, a RESTORE) is read again."""
 
-    k = int_key(t)
-    if k is None:
-        return None
-    try:
-        actions = delta_table(t.name, s=s).get_add_actions(flatten=True)
-        tops = actions.column(f"max.{k}").to_pylist() if actions.num_rows else []
-        if None not in tops:
-            return max(tops, default=None)
-    except (DeltaError, TableNotFoundError, KeyError):
-        pass
-    top = spark.read.format("delta").load(table_path(t.name)).agg(F.max(k)).first()[0]
-    return None if top is None else int(top)
+    def __init__(self, s: Settings | None = None):
+        self.s = s
+        self._tables: dict[str, list] = {}     # name → [delta-rs table, version, keys]
+
+    def _entry(self, t) -> list:
+        entry = self._tables.get(t.name)
+        if entry is not None:
+            entry[0].update_incremental()       # only the commits it has not seen
+            if entry[0].version() == entry[1]:
+                return entry
+        table = delta_table(t.name, s=self.s)
+        entry = self._tables[t.name] = [table, table.version(),
+                                        table.to_pyarrow_table(columns=list(t.pk))]
+        return entry
+
+    def held(self, t, batch_keys):
+        """A boolean array: which rows of ``batch_keys`` (a pyarrow table of the key columns)
+        silver may hold."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        keys = self._entry(t)[2].cast(batch_keys.schema)
+        if len(t.pk) == 1:
+            return pc.is_in(batch_keys.column(0), value_set=keys.column(0))
+        marked = keys.append_column("_held", pa.array(np.ones(keys.num_rows, dtype=bool)))
+        joined = (batch_keys.append_column("_i", pa.array(np.arange(batch_keys.num_rows)))
+                  .join(marked, keys=list(t.pk), join_type="left outer").sort_by("_i"))
+        return pc.fill_null(joined.column("_held"), False)
+
+    def wrote(self, t, appended_keys) -> None:
+        """This driver has written the table: ``appended_keys`` joined it."""
+        import pyarrow as pa
+
+        entry = self._entry_after_own_write(t)
+        if appended_keys is not None and appended_keys.num_rows:
+            entry[2] = pa.concat_tables([entry[2], appended_keys.cast(entry[2].schema)])
+
+    def _entry_after_own_write(self, t) -> list:
+        entry = self._tables[t.name]
+        entry[0].update_incremental()
+        entry[1] = entry[0].version()
+        return entry
 
 
 def merge_rows(spark, t, change_rows, within: str | None) -> None:
@@ -196,58 +235,79 @@ def merge_rows(spark, t, change_rows, within: str | None) -> None:
      .execute())
 
 
-def merge(spark, t, change_rows, s: Settings | None = None) -> str:
-    """Write one table's latest changes into silver (idempotent: see the module docstring).
-    Returns how: ``merge``, ``append``, ``merge+append`` or ``empty``."""
+def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | None = None) -> str:
+    """Write one table's changes into silver (idempotent: see the module docstring); several
+    changes of a key keep the latest. ``keys``: the stream's :class:`HeldKeys` (default: silver's
+    keys read now). Returns how: ``merge``, ``append``, ``merge+append`` or ``empty``."""
+    import pyarrow.compute as pc
+    from deltalake.exceptions import DeltaError, TableNotFoundError
     from pyspark.sql import functions as F
 
-    k = int_key(t)
-    if k is None:
-        merge_rows(spark, t, change_rows, None)
-        return "merge"
     change_rows = change_rows.persist()     # parsed once: for the keys, then the writes
-    held = None
     try:
-        top = top_key(spark, t, s)
-        lo, hi = change_rows.agg(F.min(k), F.max(k)).first()
-        if lo is None:
+        batch = change_rows.select(*t.pk, "_op").toArrow()     # a few columns, to the driver
+        if batch.num_rows == 0:
             return "empty"
-        # keys above the table's largest were never in silver: appended, no join to find them
-        to_append = change_rows.where(F.col("_op") != "d")
+        if batch.group_by(list(t.pk)).aggregate([]).num_rows < batch.num_rows:
+            # a key changed more than once in the batch (rare in a stream: no shuffle otherwise)
+            change_rows.unpersist()
+            change_rows = keep_latest(change_rows, t).persist()
+            batch = change_rows.select(*t.pk, "_op").toArrow()
+        keys = keys or HeldKeys(s)
+        batch_keys = batch.select(list(t.pk))
+        try:
+            held = keys.held(t, batch_keys)
+        except (DeltaError, TableNotFoundError, OSError):
+            held = None       # silver's keys unreadable: the MERGE, always right, takes all
+        n_held = batch.num_rows if held is None else pc.sum(held).as_py() or 0
+        new = None if held is None else pc.and_(pc.invert(held), pc.not_equal(batch["_op"], "d"))
         how = []
-        if top is not None and lo <= top:
-            # a key at or below the top may or may not be held (pessoas' ids are not in order):
-            # silver's keys in the batch's range (Delta skips the files whose min/max exclude
-            # it) tell which. Held keys take the guarded MERGE; the others join the append
-            within = f"`{k}` BETWEEN {int(lo)} AND {min(int(hi), top)}"
-            keys = (spark.read.format("delta").load(table_path(t.name)).where(within)
-                    .select(*t.pk).withColumn("_held", F.lit(True)))
-            held = change_rows.join(keys, list(t.pk), "left").persist()
-            matched = held.where("_held").drop("_held")
-            if not matched.isEmpty():
-                merge_rows(spark, t, matched, "t." + within)
-                how.append("merge")
-            to_append = held.where("_held IS NULL AND _op <> 'd'").drop("_held")
-        if not to_append.isEmpty():
-            (to_append.write.format("delta").mode("append")
+        if n_held:
+            matched = change_rows
+            if n_held < batch.num_rows:       # the held keys only, as a broadcast semi-join
+                matched = change_rows.join(F.broadcast(spark.createDataFrame(
+                    batch_keys.filter(held))), list(t.pk), "left_semi")
+            merge_rows(spark, t, matched, _key_range(t, batch_keys if held is None
+                                                         else batch_keys.filter(held)))
+            how.append("merge")
+        if new is not None and pc.any(new).as_py():
+            to_append = change_rows.where(F.col("_op") != "d")
+            if n_held:
+                to_append = to_append.join(F.broadcast(spark.createDataFrame(
+                    batch_keys.filter(held))), list(t.pk), "left_anti")
+            # a file per table and batch, not one per shuffle partition: a stream's batches are small
+            files = 1 + batch.num_rows // APPEND_ROWS_PER_FILE
+            (to_append.coalesce(files).write.format("delta").mode("append")
              # a column added in the OLTP joins the table, as the MERGE's schema evolution does
              .option("mergeSchema", "true").save(table_path(t.name)))
             how.append("append")
+        if held is not None and how:
+            keys.wrote(t, batch_keys.filter(new))
         return "+".join(how) or "empty"
     finally:
-        if held is not None:
-            held.unpersist()
         change_rows.unpersist()
+
+
+def _key_range(t, merged_keys) -> str | None:
+    """``t.<key> BETWEEN lo AND hi`` over the MERGE's keys (an integer key): Delta then skips
+    the files whose min/max exclude the range — a stream's updates touch the newest files."""
+    import pyarrow.compute as pc
+
+    k = int_key(t)
+    if k is None:
+        return None
+    bounds = pc.min_max(merged_keys.column(k))
+    return f"t.`{k}` BETWEEN {bounds['min'].as_py()} AND {bounds['max'].as_py()}"
 
 
 def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lambda m: None,
                 batch_id: int | None = None, counts: dict[str, int] | None = None,
-                s: Settings | None = None) -> dict[str, int]:
+                s: Settings | None = None, keys: HeldKeys | None = None) -> dict[str, int]:
     """Apply a DataFrame of bronze rows (any tables, any number of times) to silver.
 
     Expects a ``table`` column naming each row's OLTP table (:func:`bronze_rows` adds it).
-    ``counts`` (table → events), when the caller knows them, saves counting them again.
-    Returns the number of change events seen per table."""
+    ``counts`` (table → events), when the caller knows them, saves counting them again; ``keys``:
+    a stream's :class:`HeldKeys`, kept from batch to batch. Returns the number of change events seen per table."""
     from pyspark.sql import functions as F
 
     from .delta_tools import each_table
@@ -261,7 +321,7 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
         def write(name):
             t1 = time.monotonic()
             how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name),
-                                                   defs[name]), s)
+                                                   defs[name], latest=False), s, keys)
             return f"{counts[name]} {how} {time.monotonic() - t1:.1f} s"
 
         done = each_table(write, [n for n in defs if counts.get(n)])
@@ -296,12 +356,13 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
     ensure_bronze(spark)
     ensure_tables(spark, defs)
     counts: dict[str, int] = {}
+    keys = HeldKeys(s)
 
     def each(batch_df, batch_id):
         # the OLTP's columns as of this batch (one catalogue query): a column added upstream while
         # the stream runs is parsed from the next batch on — with the columns read at start, its
         # values would be dropped until a restart, and never sent again
-        for name, n in apply_batch(spark, batch_df, catalog(s), log, batch_id, s=s).items():
+        for name, n in apply_batch(spark, batch_df, catalog(s), log, batch_id, s=s, keys=keys).items():
             counts[name] = counts.get(name, 0) + n
 
     stream = (bronze_rows(spark, defs, stream=True).writeStream.queryName(QUERY_NAME)
@@ -327,9 +388,10 @@ def start_with_bronze(spark, *, processing_time: str = PROCESSING_TIME, s: Setti
 
     s = s or load_settings()
     ensure_tables(spark, catalog(s))
+    keys = HeldKeys(s)
 
     def then(rows, batch_id, counts):   # the catalogue per batch: see start
-        apply_batch(spark, rows, catalog(s), log, batch_id, counts, s)
+        apply_batch(spark, rows, catalog(s), log, batch_id, counts, s, keys)
 
     return bronze.start(spark, continuous=True, processing_time=processing_time, s=s, log=log,
                         topic_prefix=topic_prefix, then=then)
