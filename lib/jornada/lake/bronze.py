@@ -362,7 +362,7 @@ def empty(spark, s: Settings | None = None) -> dict:
 
 def reset(s: Settings | None = None) -> dict:
     """Delete every bronze table AND the bronze checkpoint (one without the other would either
-    re-read everything into a full table or skip appends whose tags an old run left)."""
+    re-read everything into a full table or resume past the events of the deleted tables)."""
     from .. import s3
 
     s = s or load_settings()
