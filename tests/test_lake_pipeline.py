@@ -297,12 +297,15 @@ def _top_order(spark) -> int:
     return spark.read.format("delta").load(silver.table_path("pedidos")).agg({"id": "max"}).first()[0] or 0
 
 
-@pytest.mark.parametrize("composite", [False, True], ids=["one-column key", "two-column key"])
-def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, spark, composite):
+@pytest.mark.parametrize("composite,events", [(False, None), (True, None), (False, 13), (True, 13)],
+                         ids=["one-column key", "two-column key", "one-column key, delta-rs append",
+                              "two-column key, delta-rs append"])
+def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, spark, composite, events):
     """silver.merge on a table holding keys 0-59 and 70-99: updates of 50-54, inserts of 60-62
     (in a gap, not held) and of 100-104 (one of them deleted within the batch) → a MERGE of the
     held keys only (5 updated, none inserted), one append of the 7 others; the same batch again
-    → a MERGE only, which changes nothing. A two-column key (itens_pedidos') splits the same way."""
+    → a MERGE only, which changes nothing. A two-column key (itens_pedidos') splits the same way.
+    With the batch's size given (a stream's), the append is delta-rs's, from the driver."""
     from jornada import s3
     from jornada.warehouse.mirror import TableDef
 
@@ -320,24 +323,30 @@ def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, 
          .write.format("delta").save(path))
         batch = spark.range(50, 55).union(spark.range(60, 63)).union(spark.range(100, 105)).selectExpr(
             *key, "'new' AS v", "IF(id = 103, 'd', IF(id < 55, 'u', 'c')) AS _op", "1L AS _lsn", *meta)
-        assert silver.merge(spark, t, batch) == "merge+append"
+        assert silver.merge(spark, t, batch, events=events) == "merge+append"
         rows = {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()}
         assert len(rows) == 97 and 103 not in rows
         assert sorted(k for k, v in rows.items() if v == "new") == [
             50, 51, 52, 53, 54, 60, 61, 62, 100, 101, 102, 104]
         history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where("version > 0").collect()
-        ops = {r["operation"]: r["operationMetrics"] for r in history}
+        ops = {r["operation"]: (r["version"], r["operationMetrics"], r["engineInfo"]) for r in history}
         assert sorted(ops) == ["MERGE", "WRITE"], ops
-        assert (ops["MERGE"]["numTargetRowsUpdated"], ops["MERGE"]["numTargetRowsInserted"]) == ("5", "0")
-        assert ops["WRITE"]["numOutputRows"] == "7"
+        assert (ops["MERGE"][1]["numTargetRowsUpdated"], ops["MERGE"][1]["numTargetRowsInserted"]) == ("5", "0")
+        appended = ops["WRITE"][0]
+        assert _rows_at(spark, path, appended) - _rows_at(spark, path, appended - 1) == 7
+        assert ("delta-rs" in (ops["WRITE"][2] or "")) == (events is not None), ops["WRITE"][2]
         version = max(r["version"] for r in history)
-        assert silver.merge(spark, t, batch) == "merge"
+        assert silver.merge(spark, t, batch, events=events) == "merge"
         again = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where(f"version > {version}").collect()
         assert all(r["operation"] == "MERGE" and r["operationMetrics"].get("numTargetRowsUpdated", "0") == "0"
                    and r["operationMetrics"].get("numTargetRowsInserted", "0") == "0" for r in again)
         assert {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()} == rows
     finally:
         s3.delete_prefix(silver.BUCKET, t.name + "/", s=source["s"])
+
+
+def _rows_at(spark, path: str, version: int) -> int:
+    return spark.read.format("delta").option("versionAsOf", version).load(path).count()
 
 
 def test_a_merge_reads_only_the_files_its_batch_keys_can_be_in(source, spark):

@@ -8,6 +8,10 @@ One Structured Streaming query reads every table's topic (``liga.public.<table>`
 :func:`jornada.cdc.topic_for`) and a ``foreachBatch`` appends each micro-batch's events to
 ``s3a://bronze/<table>``. One query instead of one per table: on a 2-core machine eight
 concurrent micro-batch loops would fight for the cores, and one Kafka read per batch is cheaper.
+Spark decodes the batch; the appends are delta-rs's (``deltalake.write_deltalake`` on the batch
+as Arrow, in the driver): a Spark append of a few hundred rows ran ≈ 1 s of Delta's jobs per
+table on 2 cores, delta-rs commits the same in ≈ 0.1 s — the same Delta protocol, read by Spark
+as any other commit.
 
 Exactly once across crashes. The query's progress is in its checkpoint
 (``s3a://checkpoints/bronze``: the offsets of every batch are logged *before* the batch runs, its
@@ -62,7 +66,7 @@ from collections.abc import Callable
 from .. import cdc
 from ..config import Settings, settings as load_settings
 from ..schema import OLTP_TABLES
-from .delta_tools import each_table
+from .delta_tools import append_arrow, each_table
 
 BUCKET = "bronze"
 CHECKPOINT_BUCKET = "checkpoints"
@@ -168,6 +172,8 @@ class _Writer:
         self._app_id: str | None = None
 
     def __call__(self, batch_df, batch_id: int) -> None:
+        import pyarrow.compute as pc
+
         first = self._app_id is None
         if first:
             self._app_id = _query_id(self.spark, self.checkpoint)
@@ -175,7 +181,10 @@ class _Writer:
         t0 = time.monotonic()
         df = decode(batch_df).persist()
         try:
-            counts = {r["topic"]: r["count"] for r in df.groupBy("topic").count().collect()}
+            # the batch once to the driver (Arrow), where delta-rs appends it: a Spark append
+            # is ≈ 1 s of Delta's jobs per table here, delta-rs ≈ 0.1 s (silver reads the cache)
+            events = df.toArrow()
+            counts = {r["values"]: r["counts"] for r in pc.value_counts(events["topic"]).to_pylist()}
             mine = {self.topic_table[t]: t for t in sorted(counts) if t in self.topic_table}
             # only a run's first batch can be one a killed driver had begun
             held = {t for t, has in each_table(lambda t: holds(t, tag, self.s), mine).items()
@@ -183,8 +192,8 @@ class _Writer:
 
             def write(table):
                 if table not in held:
-                    (df.where(df.topic == mine[table]).write.format("delta").mode("append")
-                     .option("userMetadata", tag).save(table_path(table)))
+                    append_arrow(table_path(table), events.filter(pc.equal(events["topic"], mine[table])),
+                                 user_metadata=tag, s=self.s)
 
             each_table(write, mine)
             for table, topic in mine.items():

@@ -136,6 +136,21 @@ def delta_table(url: str, version: int | str | None = None, s: Settings | None =
     return dt
 
 
+def append_arrow(url: str, rows, *, user_metadata: str | None = None, schema_mode: str | None = None,
+                 s: Settings | None = None) -> None:
+    """Append a pyarrow table to the Delta table at ``url`` with delta-rs: one Parquet file and a
+    commit, no Spark job (a Spark append costs ≈ 1 s of jobs here, this ≈ 0.1 s). The commit is
+    atomic (a conditional PUT of the log entry) and carries ``user_metadata`` like Spark's
+    ``userMetadata`` option; ``schema_mode="merge"`` adds the columns the table lacks."""
+    from deltalake import CommitProperties, write_deltalake
+
+    from .. import s3 as storage
+
+    props = CommitProperties(custom_metadata={"userMetadata": user_metadata}) if user_metadata else None
+    write_deltalake(delta_rs_uri(url), rows, mode="append", commit_properties=props, schema_mode=schema_mode,
+                    storage_options=storage.delta_rs_options(s or load_settings()))
+
+
 def active_files(url: str, version: int | None = None, s: Settings | None = None) -> int:
     """How many data files make up a version of the table (the Delta log's view)."""
     return len(delta_table(url, version, s).file_uris())

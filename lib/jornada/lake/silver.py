@@ -25,7 +25,9 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    batch's keys are split without reading silver — the held ones take the guarded MERGE, the others
    are appended. A MERGE's join would cost a stream of new orders (and of new customers, whose
    ids are not in order) most of its time. A batch applied again finds all its keys held and
-   takes the MERGE, which changes nothing.
+   takes the MERGE, which changes nothing. A stream's batch (up to ``DRIVER_APPEND_MAX_ROWS``
+   rows) is collected to the driver as Arrow and its new keys appended by delta-rs, like
+   bronze's events: no Spark write job; a backlog's batch is appended by Spark.
 
 Bronze and silver can run as two queries (:func:`start`, reading bronze as a stream) or as one
 (:func:`start_with_bronze`: each Kafka batch goes to bronze, then the same rows to silver).
@@ -60,6 +62,7 @@ from functools import reduce
 from ..config import Settings, settings as load_settings
 from .bronze import CHECKPOINT_BUCKET, PROCESSING_TIME, checkpoint_path, tables
 from .bronze import table_path as bronze_path
+from .delta_tools import append_arrow
 
 BUCKET = "silver"
 QUERY_NAME = "silver"
@@ -68,6 +71,7 @@ META_DDL = ("_op STRING, _lsn BIGINT, _offset BIGINT, _source_ts TIMESTAMP, "
             "_merged_at TIMESTAMP")
 MAX_FILES_PER_TRIGGER = 64
 APPEND_ROWS_PER_FILE = 500_000
+DRIVER_APPEND_MAX_ROWS = 200_000   # a batch up to this many rows is appended by delta-rs (merge)
 
 
 def table_path(table: str) -> str:
@@ -235,24 +239,34 @@ def merge_rows(spark, t, change_rows, within: str | None) -> None:
      .execute())
 
 
-def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | None = None) -> str:
+def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | None = None,
+          events: int | None = None) -> str:
     """Write one table's changes into silver (idempotent: see the module docstring); several
     changes of a key keep the latest. ``keys``: the stream's :class:`HeldKeys` (default: silver's
-    keys read now). Returns how: ``merge``, ``append``, ``merge+append`` or ``empty``."""
+    keys read now); ``events``: the batch's size when known — up to ``DRIVER_APPEND_MAX_ROWS``,
+    the new keys are appended by delta-rs. Returns how: ``merge``, ``append``, ``merge+append``
+    or ``empty``."""
     import pyarrow.compute as pc
     from deltalake.exceptions import DeltaError, TableNotFoundError
     from pyspark.sql import functions as F
 
+    # a stream's batch is small: all of it to the driver, where delta-rs appends its new keys
+    # (≈ 0.1 s against 1–3 s for a Spark append here); of a backlog's, the keys only
+    whole = events is not None and events <= DRIVER_APPEND_MAX_ROWS
+
+    def collect(df):
+        return df.toArrow() if whole else df.select(*t.pk, "_op").toArrow()
+
     change_rows = change_rows.persist()     # parsed once: for the keys, then the writes
     try:
-        batch = change_rows.select(*t.pk, "_op").toArrow()     # a few columns, to the driver
+        batch = collect(change_rows)
         if batch.num_rows == 0:
             return "empty"
         if batch.group_by(list(t.pk)).aggregate([]).num_rows < batch.num_rows:
             # a key changed more than once in the batch (rare in a stream: no shuffle otherwise)
             change_rows.unpersist()
             change_rows = keep_latest(change_rows, t).persist()
-            batch = change_rows.select(*t.pk, "_op").toArrow()
+            batch = collect(change_rows)
         keys = keys or HeldKeys(s)
         batch_keys = batch.select(list(t.pk))
         try:
@@ -271,15 +285,14 @@ def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | Non
                                                          else batch_keys.filter(held)))
             how.append("merge")
         if new is not None and pc.any(new).as_py():
-            to_append = change_rows.where(F.col("_op") != "d")
-            if n_held:
-                to_append = to_append.join(F.broadcast(spark.createDataFrame(
+            if whole:   # a column added in the OLTP joins the table, as in the MERGE
+                append_arrow(table_path(t.name), batch.filter(new), schema_mode="merge", s=s)
+            else:
+                (change_rows.where(F.col("_op") != "d").join(F.broadcast(spark.createDataFrame(
                     batch_keys.filter(held))), list(t.pk), "left_anti")
-            # a file per table and batch, not one per shuffle partition: a stream's batches are small
-            files = 1 + batch.num_rows // APPEND_ROWS_PER_FILE
-            (to_append.coalesce(files).write.format("delta").mode("append")
-             # a column added in the OLTP joins the table, as the MERGE's schema evolution does
-             .option("mergeSchema", "true").save(table_path(t.name)))
+                 .coalesce(1 + batch.num_rows // APPEND_ROWS_PER_FILE)   # not a file per partition
+                 .write.format("delta").mode("append").option("mergeSchema", "true")
+                 .save(table_path(t.name)))
             how.append("append")
         if held is not None and how:
             keys.wrote(t, batch_keys.filter(new))
@@ -321,7 +334,7 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
         def write(name):
             t1 = time.monotonic()
             how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name),
-                                                   defs[name], latest=False), s, keys)
+                                                   defs[name], latest=False), s, keys, counts[name])
             return f"{counts[name]} {how} {time.monotonic() - t1:.1f} s"
 
         done = each_table(write, [n for n in defs if counts.get(n)])
@@ -377,11 +390,11 @@ def start_with_bronze(spark, *, processing_time: str = PROCESSING_TIME, s: Setti
     """Bronze and silver in ONE streaming query: each batch appends the topics' events to bronze,
     then applies the same rows to silver. Returns ``(query, writer)`` like :func:`bronze.start`.
 
-    Lower latency than two queries (:func:`start` beside :func:`bronze.start`: measured p99 29 s
-    against 48 s at 100 orders/s): no second trigger to wait for, bronze is not read back from
-    S3, and on 2 cores the two loops no longer fight for them. Exactly once still: a batch re-run
-    after a crash skips the bronze tables it wrote (Delta's txn options) and re-applies silver,
-    which changes nothing twice. Silver's own query (:func:`run`) later re-reads those bronze
+    Lower latency than two queries (:func:`start` beside :func:`bronze.start`: measured p99 28 s
+    against 48 s at 100 orders/s, before the appends were delta-rs's): no second trigger to wait
+    for, bronze is not read back from S3, and on 2 cores the two loops no longer fight for them.
+    Exactly once still: a batch re-run after a crash skips the bronze tables holding its tag and
+    re-applies silver, which changes nothing twice. Silver's own query (:func:`run`) later re-reads those bronze
     rows from its checkpoint, also without effect. Run one or the other at a time: a Delta table
     on S3 takes one writing driver."""
     from . import bronze
