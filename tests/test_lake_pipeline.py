@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
@@ -297,15 +298,18 @@ def _top_order(spark) -> int:
     return spark.read.format("delta").load(silver.table_path("pedidos")).agg({"id": "max"}).first()[0] or 0
 
 
-@pytest.mark.parametrize("composite,events", [(False, None), (True, None), (False, 13), (True, 13)],
+@pytest.mark.parametrize("composite,events", [(False, None), (True, None), (False, 13), (True, 13),
+                                              (False, "arrow"), (True, "arrow")],
                          ids=["one-column key", "two-column key", "one-column key, delta-rs append",
-                              "two-column key, delta-rs append"])
+                              "two-column key, delta-rs append", "one-column key, in the driver",
+                              "two-column key, in the driver"])
 def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, spark, composite, events):
     """silver.merge on a table holding keys 0-59 and 70-99: updates of 50-54, inserts of 60-62
     (in a gap, not held) and of 100-104 (one of them deleted within the batch) → a MERGE of the
     held keys only (5 updated, none inserted), one append of the 7 others; the same batch again
     → a MERGE only, which changes nothing. A two-column key (itens_pedidos') splits the same way.
-    With the batch's size given (a stream's), the append is delta-rs's, from the driver."""
+    With the batch's size given (a stream's), the append is delta-rs's, from the driver; so it is
+    with the batch given as a pyarrow table (parsed in the driver), whose held keys Spark MERGEs."""
     from jornada import s3
     from jornada.warehouse.mirror import TableDef
 
@@ -323,6 +327,8 @@ def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, 
          .write.format("delta").save(path))
         batch = spark.range(50, 55).union(spark.range(60, 63)).union(spark.range(100, 105)).selectExpr(
             *key, "'new' AS v", "IF(id = 103, 'd', IF(id < 55, 'u', 'c')) AS _op", "1L AS _lsn", *meta)
+        if events == "arrow":
+            batch, events = batch.toArrow(), None
         assert silver.merge(spark, t, batch, events=events) == "merge+append"
         rows = {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()}
         assert len(rows) == 97 and 103 not in rows
@@ -334,7 +340,8 @@ def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, 
         assert (ops["MERGE"][1]["numTargetRowsUpdated"], ops["MERGE"][1]["numTargetRowsInserted"]) == ("5", "0")
         appended = ops["WRITE"][0]
         assert _rows_at(spark, path, appended) - _rows_at(spark, path, appended - 1) == 7
-        assert ("delta-rs" in (ops["WRITE"][2] or "")) == (events is not None), ops["WRITE"][2]
+        assert ("delta-rs" in (ops["WRITE"][2] or "")) == (events is not None or not hasattr(batch, "persist")), \
+            ops["WRITE"][2]
         version = max(r["version"] for r in history)
         assert silver.merge(spark, t, batch, events=events) == "merge"
         again = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").where(f"version > {version}").collect()
@@ -343,6 +350,48 @@ def test_a_batch_of_new_and_old_keys_appends_the_new_and_merges_the_old(source, 
         assert {r["id"]: r["v"] for r in spark.read.format("delta").load(path).collect()} == rows
     finally:
         s3.delete_prefix(silver.BUCKET, t.name + "/", s=source["s"])
+
+
+def test_a_batch_parsed_in_the_driver_equals_the_one_spark_parses(spark):
+    """silver.typed_arrow (a stream's batch, parsed in the driver) gives the rows, values and
+    types silver.changes gives in Spark, for every column type the OLTP uses and a few more: a
+    delete's key from the event key, decimals rounded half up to the scale, a snapshot read, a
+    truncate dropped, a column the table does not have ignored; latest_in_driver keeps the
+    change keep_latest keeps. A type it does not parse (timestamptz) is left to Spark."""
+    import json
+
+    from jornada.warehouse.mirror import TableDef
+
+    t = TableDef("_typed", [
+        ("id", "bigint"), ("k2", "integer"), ("nome", "text"), ("sexo", "character(1)"),
+        ("dt", "date"), ("ts", "timestamp without time zone"), ("v", "numeric(10,2)"),
+        ("n", "numeric"), ("b", "boolean"), ("d", "double precision"), ("r", "real"),
+        ("sm", "smallint"), ("g", "character varying(12)")], ["id", "k2"])
+    full = {"id": 1, "k2": 2, "nome": "Zé Ñ", "sexo": "M", "dt": 19000, "ts": 1764000000123456,
+            "v": "19.90", "n": "1.123456789012345", "b": True, "d": 1.5e10, "r": 0.1, "sm": 7,
+            "g": "6gkzw"}
+    events = [("c", {"id": 1, "k2": 2}, full, 10, 1),
+              ("u", {"id": 1, "k2": 2}, {"id": 1, "k2": 2, "v": "0.005", "n": "-5", "b": False}, 11, 2),
+              ("u", {"id": 1, "k2": 2}, {**full, "v": "123.455"}, 11, 0),
+              ("d", {"id": 3, "k2": 4}, None, 12, 3),
+              ("t", None, None, 13, 4),
+              ("r", {"id": 5, "k2": 6}, {"id": 5, "k2": 6, "nome": "x", "extra": 1, "v": "-0.125"}, 0, 5)]
+    bronze_rows = spark.createDataFrame(
+        [(op, json.dumps(k) if k else None, json.dumps(a) if a else None, lsn, offset)
+         for op, k, a, lsn, offset in events],
+        "op STRING, key STRING, after STRING, lsn BIGINT, offset BIGINT",
+    ).selectExpr("*", "timestamp_micros(1764000000000000 + offset) AS source_ts")
+    in_spark = silver.changes(bronze_rows, t, latest=False).drop("_merged_at").toArrow()
+    in_driver = silver.typed_arrow(bronze_rows.toArrow(), t).drop(["_merged_at"])
+    assert in_driver.schema.remove_metadata() == in_spark.schema.remove_metadata()
+    assert in_driver.to_pylist() == in_spark.to_pylist()
+    assert in_driver.num_rows == 5 and in_driver.column("v").to_pylist()[1:3] == [
+        Decimal("0.01"), Decimal("123.46")]
+    latest = silver.keep_latest(silver.changes(bronze_rows, t, latest=False), t)
+    assert (sorted(silver.latest_in_driver(in_driver, t).to_pylist(), key=lambda r: r["id"])
+            == sorted(latest.drop("_merged_at").toArrow().to_pylist(), key=lambda r: r["id"]))
+    assert silver.typed_arrow(bronze_rows.toArrow(), TableDef(
+        "_tz", [("id", "bigint"), ("at", "timestamp with time zone")], ["id"])) is None
 
 
 def _rows_at(spark, path: str, version: int) -> int:

@@ -182,7 +182,7 @@ class _Writer:
         df = decode(batch_df).persist()
         try:
             # the batch once to the driver (Arrow), where delta-rs appends it: a Spark append
-            # is ≈ 1 s of Delta's jobs per table here, delta-rs ≈ 0.1 s (silver reads the cache)
+            # is ≈ 1 s of Delta's jobs per table here, delta-rs ≈ 0.1 s; silver parses this Arrow
             events = df.toArrow()
             counts = {r["values"]: r["counts"] for r in pc.value_counts(events["topic"]).to_pylist()}
             mine = {self.topic_table[t]: t for t in sorted(counts) if t in self.topic_table}
@@ -190,10 +190,12 @@ class _Writer:
             held = {t for t, has in each_table(lambda t: holds(t, tag, self.s), mine).items()
                     if has} if first else set()
 
+            parts = {table: events.filter(pc.equal(events["topic"], topic))
+                     for table, topic in mine.items()}
+
             def write(table):
                 if table not in held:
-                    append_arrow(table_path(table), events.filter(pc.equal(events["topic"], mine[table])),
-                                 user_metadata=tag, s=self.s)
+                    append_arrow(table_path(table), parts[table], user_metadata=tag, s=self.s)
 
             each_table(write, mine)
             for table, topic in mine.items():
@@ -206,7 +208,7 @@ class _Writer:
 
                 names = F.create_map(*[F.lit(x) for pair in self.topic_table.items() for x in pair])
                 self.then(df.withColumn("table", F.element_at(names, F.col("topic"))), batch_id,
-                          {table: counts[topic] for table, topic in mine.items()})
+                          {table: counts[topic] for table, topic in mine.items()}, parts)
         finally:
             df.unpersist()
 
@@ -218,9 +220,9 @@ def start(spark, *, continuous: bool = False, processing_time: str = PROCESSING_
           then: Callable | None = None):
     """Start the bronze query; returns ``(query, writer)`` (the writer counts rows per table).
 
-    ``then(rows, batch_id, counts)``, if given, runs after each batch's appends, on the batch's
-    bronze rows (plus ``table``) and their number per table: silver in the same query
-    (:func:`jornada.lake.silver.start_with_bronze`)."""
+    ``then(rows, batch_id, counts, events)``, if given, runs after each batch's appends, on the
+    batch's bronze rows (plus ``table``), their number per table and, per table, the same rows as
+    a pyarrow table: silver in the same query (:func:`jornada.lake.silver.start_with_bronze`)."""
     s = s or load_settings()
     checkpoint = checkpoint or checkpoint_path()
     ensure_tables(spark)

@@ -25,16 +25,20 @@ Checkpoint: ``s3a://checkpoints/silver``. For every table in a batch:
    batch's keys are split without reading silver — the held ones take the guarded MERGE, the others
    are appended. A MERGE's join would cost a stream of new orders (and of new customers, whose
    ids are not in order) most of its time. A batch applied again finds all its keys held and
-   takes the MERGE, which changes nothing. A stream's batch (up to ``DRIVER_APPEND_MAX_ROWS``
-   rows) is collected to the driver as Arrow and its new keys appended by delta-rs, like
-   bronze's events: no Spark write job; a backlog's batch is appended by Spark.
+   takes the MERGE, which changes nothing.
+
+Steps 1–2 and the append run in the driver for a batch of up to ``DRIVER_APPEND_MAX_ROWS``
+events (a stream's): :func:`typed_arrow` parses the rows as Arrow (which the one-query stream's
+bronze holds already; silver's own query collects them in one job), and delta-rs appends the
+new keys, like bronze's events — no Spark job unless keys are held. A larger batch (a
+backlog's) is parsed, split and appended by Spark.
 
 Bronze and silver can run as two queries (:func:`start`, reading bronze as a stream) or as one
 (:func:`start_with_bronze`: each Kafka batch goes to bronze, then the same rows to silver).
 
 Columns: the OLTP table's columns (same names, Spark types) plus ``_op`` (the change that wrote
 the row), ``_lsn``, ``_offset`` (Kafka), ``_source_ts`` (commit time in Postgres) and
-``_merged_at`` (when silver wrote it; the freshness benchmark reads it). Change Data Feed is on
+``_merged_at`` (when silver wrote it). Change Data Feed is on
 (``delta.enableChangeDataFeed``): gold and the lesson read row-level changes with
 ``readChangeFeed``. Columns added to the OLTP table appear in silver at the next batch: each
 batch reads the OLTP's catalogue again, bronze kept the events' JSON whole, and the MERGE's
@@ -71,7 +75,8 @@ META_DDL = ("_op STRING, _lsn BIGINT, _offset BIGINT, _source_ts TIMESTAMP, "
             "_merged_at TIMESTAMP")
 MAX_FILES_PER_TRIGGER = 64
 APPEND_ROWS_PER_FILE = 500_000
-DRIVER_APPEND_MAX_ROWS = 200_000   # a batch up to this many rows is appended by delta-rs (merge)
+DRIVER_APPEND_MAX_ROWS = 200_000   # a batch up to this many rows is parsed in the driver and
+DRIVER_COLUMNS = ["op", "key", "after", "lsn", "offset", "source_ts"]   # appended by delta-rs
 
 
 def table_path(table: str) -> str:
@@ -160,6 +165,102 @@ def keep_latest(change_rows, t):
     return change_rows.withColumn("_n", F.row_number().over(latest)).where("_n = 1").drop("_n")
 
 
+# ---- the same, in the driver: a stream's small batch, already collected as Arrow ---------------
+_TEXT_TYPES = ("text", "character", "character varying", "varchar", "char", "uuid")
+
+
+def arrow_type(pg_type: str):
+    """The pyarrow type of a column :func:`typed_arrow` parses in the driver (None: Spark does)."""
+    import pyarrow as pa
+
+    t = pg_type.lower()
+    if t.split("(")[0].strip() in _TEXT_TYPES:
+        return pa.string()
+    if t == "timestamp without time zone":     # µs; timestamp(n) may arrive in ms: Spark's path
+        return pa.timestamp("us", tz="UTC")
+    if t.startswith("numeric"):
+        kind = spark_type(t)                    # DECIMAL(p,s)
+        p, s = kind[len("DECIMAL("):-1].split(",")
+        return pa.decimal128(int(p), int(s))
+    return {"bigint": pa.int64(), "integer": pa.int32(), "smallint": pa.int16(),
+            "boolean": pa.bool_(), "date": pa.date32(), "double precision": pa.float64(),
+            "real": pa.float32()}.get(t)
+
+
+def _arrow_values(values: list, kind):
+    """JSON values of one column (as Debezium sends them) → a pyarrow array of ``kind``; the
+    conversions of :func:`_typed`."""
+    import json
+    from decimal import ROUND_HALF_UP, Decimal
+
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(kind):
+        return pa.array([None if v is None else int(v) for v in values], pa.int64()).cast(kind)
+    if pa.types.is_date(kind):
+        return pa.array([None if v is None else int(v) for v in values], pa.int32()).cast(kind)
+    if pa.types.is_decimal(kind):    # CAST rounds half up to the column's scale
+        step = Decimal(1).scaleb(-kind.scale)
+        return pa.array([None if v is None else Decimal(str(v)).quantize(step, ROUND_HALF_UP)
+                         for v in values], kind)
+    if pa.types.is_string(kind):     # a JSON value that is not a string: its text, as from_json
+        return pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in values],
+                        kind)
+    if pa.types.is_integer(kind):
+        return pa.array([None if v is None else int(v) for v in values], kind)
+    if pa.types.is_floating(kind):
+        return pa.array([None if v is None else float(v) for v in values], kind)
+    return pa.array(values, kind)    # boolean
+
+
+def typed_arrow(events, t, merged_at: datetime | None = None):
+    """What :func:`changes` (``latest=False``) makes of one table's bronze rows, made in the
+    driver from the rows as Arrow: no Spark job (a stream's batch, which bronze has collected
+    already). None when a column's type is not one :func:`arrow_type` knows: then Spark parses."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kinds = {c: arrow_type(typ) for c, typ in t.columns}
+    if any(kind is None for kind in kinds.values()):
+        return None
+    events = events.filter(pc.is_in(events["op"], value_set=pa.array(["r", "c", "u", "d"])))
+    after = [None if a is None else json.loads(a) for a in events["after"].to_pylist()]
+    key = [None if k is None else json.loads(k) for k in events["key"].to_pylist()]
+    columns = {}
+    for c, _ in t.columns:
+        values = [None if a is None else a.get(c) for a in after]
+        if c in t.pk:   # a delete has no `after`: its key is in the event's key
+            values = [k.get(c) if v is None and k else v for v, k in zip(values, key)]
+        columns[c] = _arrow_values(values, kinds[c])
+    ts = pa.timestamp("us", tz="UTC")
+    merged_at = merged_at or datetime.now(UTC)
+    columns.update({"_op": events["op"], "_lsn": events["lsn"].cast(pa.int64()),
+                    "_offset": events["offset"].cast(pa.int64()),
+                    "_source_ts": events["source_ts"].cast(ts),
+                    "_merged_at": pa.array([merged_at] * events.num_rows, ts)})
+    return pa.table(columns)
+
+
+def latest_in_driver(batch, t):
+    """:func:`keep_latest` on a pyarrow table: the latest change per key (by LSN, then offset)."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    order = [(k, "ascending") for k in t.pk] + [("_lsn", "descending"), ("_offset", "descending")]
+    rows = batch.take(pc.sort_indices(batch, sort_keys=order))
+    first = np.ones(rows.num_rows, dtype=bool)
+    if rows.num_rows > 1:
+        same = np.ones(rows.num_rows - 1, dtype=bool)
+        for k in t.pk:
+            col = rows.column(k)
+            same &= pc.equal(col.slice(1), col.slice(0, rows.num_rows - 1)).to_numpy(
+                zero_copy_only=False)
+        first[1:] = ~same
+    return rows.filter(first)
+
+
 def int_key(t) -> str | None:
     """The first primary-key column when it is an integer (keys come from sequences), else None."""
     k = t.pk[0]
@@ -242,14 +343,17 @@ def merge_rows(spark, t, change_rows, within: str | None) -> None:
 def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | None = None,
           events: int | None = None) -> str:
     """Write one table's changes into silver (idempotent: see the module docstring); several
-    changes of a key keep the latest. ``keys``: the stream's :class:`HeldKeys` (default: silver's
-    keys read now); ``events``: the batch's size when known — up to ``DRIVER_APPEND_MAX_ROWS``,
-    the new keys are appended by delta-rs. Returns how: ``merge``, ``append``, ``merge+append``
-    or ``empty``."""
-    import pyarrow.compute as pc
-    from deltalake.exceptions import DeltaError, TableNotFoundError
-    from pyspark.sql import functions as F
+    changes of a key keep the latest. ``change_rows``: a DataFrame, or the rows already in the
+    driver (a pyarrow table, :func:`typed_arrow`); ``keys``: the stream's :class:`HeldKeys`
+    (default: silver's keys read now); ``events``: the batch's size when known — up to
+    ``DRIVER_APPEND_MAX_ROWS``, the new keys are appended by delta-rs. Returns how: ``merge``,
+    ``append``, ``merge+append`` or ``empty``."""
+    import pyarrow as pa
 
+    if isinstance(change_rows, pa.Table):
+        if change_rows.num_rows == 0:
+            return "empty"
+        return _write(spark, t, _latest(change_rows, t), None, s, keys)
     # a stream's batch is small: all of it to the driver, where delta-rs appends its new keys
     # (≈ 0.1 s against 1–3 s for a Spark append here); of a backlog's, the keys only
     whole = events is not None and events <= DRIVER_APPEND_MAX_ROWS
@@ -262,43 +366,65 @@ def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | Non
         batch = collect(change_rows)
         if batch.num_rows == 0:
             return "empty"
-        if batch.group_by(list(t.pk)).aggregate([]).num_rows < batch.num_rows:
-            # a key changed more than once in the batch (rare in a stream: no shuffle otherwise)
+        if _repeats(batch, t):   # rare in a stream: no shuffle otherwise
             change_rows.unpersist()
             change_rows = keep_latest(change_rows, t).persist()
             batch = collect(change_rows)
-        keys = keys or HeldKeys(s)
-        batch_keys = batch.select(list(t.pk))
-        try:
-            held = keys.held(t, batch_keys)
-        except (DeltaError, TableNotFoundError, OSError):
-            held = None       # silver's keys unreadable: the MERGE, always right, takes all
-        n_held = batch.num_rows if held is None else pc.sum(held).as_py() or 0
-        new = None if held is None else pc.and_(pc.invert(held), pc.not_equal(batch["_op"], "d"))
-        how = []
-        if n_held:
-            matched = change_rows
-            if n_held < batch.num_rows:       # the held keys only, as a broadcast semi-join
-                matched = change_rows.join(F.broadcast(spark.createDataFrame(
-                    batch_keys.filter(held))), list(t.pk), "left_semi")
-            merge_rows(spark, t, matched, _key_range(t, batch_keys if held is None
-                                                         else batch_keys.filter(held)))
-            how.append("merge")
-        if new is not None and pc.any(new).as_py():
-            if whole:   # a column added in the OLTP joins the table, as in the MERGE
-                append_arrow(table_path(t.name), batch.filter(new), schema_mode="merge", s=s)
-            else:
-                (change_rows.where(F.col("_op") != "d").join(F.broadcast(spark.createDataFrame(
-                    batch_keys.filter(held))), list(t.pk), "left_anti")
-                 .coalesce(1 + batch.num_rows // APPEND_ROWS_PER_FILE)   # not a file per partition
-                 .write.format("delta").mode("append").option("mergeSchema", "true")
-                 .save(table_path(t.name)))
-            how.append("append")
-        if held is not None and how:
-            keys.wrote(t, batch_keys.filter(new))
-        return "+".join(how) or "empty"
+        return _write(spark, t, batch, change_rows, s, keys, whole)
     finally:
         change_rows.unpersist()
+
+
+def _repeats(batch, t) -> bool:
+    """Whether a key changed more than once in the batch."""
+    return batch.group_by(list(t.pk)).aggregate([]).num_rows < batch.num_rows
+
+
+def _latest(batch, t):
+    return latest_in_driver(batch, t) if _repeats(batch, t) else batch
+
+
+def _write(spark, t, batch, frame, s, keys, whole: bool = True) -> str:
+    """The MERGE of the held keys and the append of the others. ``batch``: the changes in the
+    driver (whole, or only keys and ``_op`` when not ``whole``); ``frame``: the same as a
+    DataFrame, or None when the batch exists only in the driver."""
+    import pyarrow.compute as pc
+    from deltalake.exceptions import DeltaError, TableNotFoundError
+    from pyspark.sql import functions as F
+
+    keys = keys or HeldKeys(s)
+    batch_keys = batch.select(list(t.pk))
+    try:
+        held = keys.held(t, batch_keys)
+    except (DeltaError, TableNotFoundError, OSError):
+        held = None       # silver's keys unreadable: the MERGE, always right, takes all
+    n_held = batch.num_rows if held is None else pc.sum(held).as_py() or 0
+    new = None if held is None else pc.and_(pc.invert(held), pc.not_equal(batch["_op"], "d"))
+    how = []
+    if n_held:
+        merged_keys = batch_keys if held is None else batch_keys.filter(held)
+        if frame is None:
+            matched = spark.createDataFrame(batch if held is None else batch.filter(held))
+        elif n_held < batch.num_rows:       # the held keys only, as a broadcast semi-join
+            matched = frame.join(F.broadcast(spark.createDataFrame(merged_keys)), list(t.pk),
+                                 "left_semi")
+        else:
+            matched = frame
+        merge_rows(spark, t, matched, _key_range(t, merged_keys))
+        how.append("merge")
+    if new is not None and pc.any(new).as_py():
+        if whole:   # a column added in the OLTP joins the table, as in the MERGE
+            append_arrow(table_path(t.name), batch.filter(new), schema_mode="merge", s=s)
+        else:
+            (frame.where(F.col("_op") != "d").join(F.broadcast(spark.createDataFrame(
+                batch_keys.filter(held))), list(t.pk), "left_anti")
+             .coalesce(1 + batch.num_rows // APPEND_ROWS_PER_FILE)   # not a file per partition
+             .write.format("delta").mode("append").option("mergeSchema", "true")
+             .save(table_path(t.name)))
+        how.append("append")
+    if held is not None and how:
+        keys.wrote(t, batch_keys.filter(new))
+    return "+".join(how) or "empty"
 
 
 def _key_range(t, merged_keys) -> str | None:
@@ -315,12 +441,18 @@ def _key_range(t, merged_keys) -> str | None:
 
 def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lambda m: None,
                 batch_id: int | None = None, counts: dict[str, int] | None = None,
-                s: Settings | None = None, keys: HeldKeys | None = None) -> dict[str, int]:
+                s: Settings | None = None, keys: HeldKeys | None = None,
+                events: dict | None = None) -> dict[str, int]:
     """Apply a DataFrame of bronze rows (any tables, any number of times) to silver.
 
     Expects a ``table`` column naming each row's OLTP table (:func:`bronze_rows` adds it).
     ``counts`` (table → events), when the caller knows them, saves counting them again; ``keys``:
-    a stream's :class:`HeldKeys`, kept from batch to batch. Returns the number of change events seen per table."""
+    a stream's :class:`HeldKeys`, kept from batch to batch; ``events`` (table → the same rows as
+    a pyarrow table), when the caller holds them in the driver already. A batch of up to
+    ``DRIVER_APPEND_MAX_ROWS`` events is parsed in the driver (:func:`typed_arrow`): one Spark job
+    to collect it, or none, instead of one per table. Returns the number of change events seen
+    per table."""
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     from .delta_tools import each_table
@@ -330,11 +462,18 @@ def apply_batch(spark, bronze_rows, defs: dict, log: Callable[[str], None] = lam
     try:
         if counts is None:
             counts = {r["table"]: r["count"] for r in bronze_rows.groupBy("table").count().collect()}
+        if events is None and sum(counts.values()) <= DRIVER_APPEND_MAX_ROWS:
+            rows = bronze_rows.select("table", *DRIVER_COLUMNS).toArrow()
+            events = {name: rows.filter(pc.equal(rows["table"], name)) for name in counts}
+        merged_at = datetime.now(UTC)
 
         def write(name):
             t1 = time.monotonic()
-            how = merge(spark, defs[name], changes(bronze_rows.where(F.col("table") == name),
-                                                   defs[name], latest=False), s, keys, counts[name])
+            t = defs[name]
+            typed = None if events is None else typed_arrow(events[name], t, merged_at)
+            if typed is None:
+                typed = changes(bronze_rows.where(F.col("table") == name), t, latest=False)
+            how = merge(spark, t, typed, s, keys, counts[name])
             return f"{counts[name]} {how} {time.monotonic() - t1:.1f} s"
 
         done = each_table(write, [n for n in defs if counts.get(n)])
@@ -403,8 +542,8 @@ def start_with_bronze(spark, *, processing_time: str = PROCESSING_TIME, s: Setti
     ensure_tables(spark, catalog(s))
     keys = HeldKeys(s)
 
-    def then(rows, batch_id, counts):   # the catalogue per batch: see start
-        apply_batch(spark, rows, catalog(s), log, batch_id, counts, s, keys)
+    def then(rows, batch_id, counts, events):   # the catalogue per batch: see start
+        apply_batch(spark, rows, catalog(s), log, batch_id, counts, s, keys, events)
 
     return bronze.start(spark, continuous=True, processing_time=processing_time, s=s, log=log,
                         topic_prefix=topic_prefix, then=then)
