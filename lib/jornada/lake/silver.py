@@ -75,8 +75,8 @@ META_DDL = ("_op STRING, _lsn BIGINT, _offset BIGINT, _source_ts TIMESTAMP, "
             "_merged_at TIMESTAMP")
 MAX_FILES_PER_TRIGGER = 64
 APPEND_ROWS_PER_FILE = 500_000
-DRIVER_APPEND_MAX_ROWS = 200_000   # a batch up to this many rows is parsed in the driver and
-DRIVER_COLUMNS = ["op", "key", "after", "lsn", "offset", "source_ts"]   # appended by delta-rs
+DRIVER_APPEND_MAX_ROWS = 200_000   # events: a batch up to this size is parsed in the driver
+DRIVER_COLUMNS = ["op", "key", "after", "lsn", "offset", "source_ts"]   # the bronze columns it reads
 
 
 def table_path(table: str) -> str:
