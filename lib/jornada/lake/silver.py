@@ -350,27 +350,27 @@ def merge(spark, t, change_rows, s: Settings | None = None, keys: HeldKeys | Non
     ``append``, ``merge+append`` or ``empty``."""
     import pyarrow as pa
 
+    if not isinstance(change_rows, pa.Table) and events is not None and events <= DRIVER_APPEND_MAX_ROWS:
+        # a stream's batch is small: all of it to the driver, where delta-rs appends its new keys
+        # (≈ 0.1 s against 1–3 s for a Spark append here)
+        change_rows = change_rows.toArrow()
     if isinstance(change_rows, pa.Table):
         if change_rows.num_rows == 0:
             return "empty"
-        return _write(spark, t, _latest(change_rows, t), None, s, keys)
-    # a stream's batch is small: all of it to the driver, where delta-rs appends its new keys
-    # (≈ 0.1 s against 1–3 s for a Spark append here); of a backlog's, the keys only
-    whole = events is not None and events <= DRIVER_APPEND_MAX_ROWS
-
-    def collect(df):
-        return df.toArrow() if whole else df.select(*t.pk, "_op").toArrow()
-
+        if _repeats(change_rows, t):
+            change_rows = latest_in_driver(change_rows, t)
+        return _write(spark, t, change_rows, None, s, keys)
+    # a backlog's batch: only its keys to the driver
     change_rows = change_rows.persist()     # parsed once: for the keys, then the writes
     try:
-        batch = collect(change_rows)
+        batch = change_rows.select(*t.pk, "_op").toArrow()
         if batch.num_rows == 0:
             return "empty"
         if _repeats(batch, t):   # rare in a stream: no shuffle otherwise
             change_rows.unpersist()
             change_rows = keep_latest(change_rows, t).persist()
-            batch = collect(change_rows)
-        return _write(spark, t, batch, change_rows, s, keys, whole)
+            batch = change_rows.select(*t.pk, "_op").toArrow()
+        return _write(spark, t, batch, change_rows, s, keys)
     finally:
         change_rows.unpersist()
 
@@ -380,14 +380,10 @@ def _repeats(batch, t) -> bool:
     return batch.group_by(list(t.pk)).aggregate([]).num_rows < batch.num_rows
 
 
-def _latest(batch, t):
-    return latest_in_driver(batch, t) if _repeats(batch, t) else batch
-
-
-def _write(spark, t, batch, frame, s, keys, whole: bool = True) -> str:
-    """The MERGE of the held keys and the append of the others. ``batch``: the changes in the
-    driver (whole, or only keys and ``_op`` when not ``whole``); ``frame``: the same as a
-    DataFrame, or None when the batch exists only in the driver."""
+def _write(spark, t, batch, frame, s, keys) -> str:
+    """The MERGE of the held keys and the append of the others. ``frame`` None: ``batch`` holds
+    the changes in the driver and delta-rs appends; else ``batch`` holds only their keys and
+    ``_op``, and ``frame`` (the changes as a DataFrame) is MERGEd and appended by Spark."""
     import pyarrow.compute as pc
     from deltalake.exceptions import DeltaError, TableNotFoundError
     from pyspark.sql import functions as F
@@ -413,7 +409,7 @@ def _write(spark, t, batch, frame, s, keys, whole: bool = True) -> str:
         merge_rows(spark, t, matched, _key_range(t, merged_keys))
         how.append("merge")
     if new is not None and pc.any(new).as_py():
-        if whole:   # a column added in the OLTP joins the table, as in the MERGE
+        if frame is None:   # a column added in the OLTP joins the table, as in the MERGE
             append_arrow(table_path(t.name), batch.filter(new), schema_mode="merge", s=s)
         else:
             (frame.where(F.col("_op") != "d").join(F.broadcast(spark.createDataFrame(
